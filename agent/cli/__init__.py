@@ -1,0 +1,21 @@
+"""The ``groundex`` command line (typer)."""
+
+from __future__ import annotations
+
+import typer
+
+from groundex.agent.cli import config_commands, data_commands
+
+app = typer.Typer(
+    name="groundex",
+    help="Grounded multimodal NER for social-media posts: entities, types and image regions.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+data_commands.register(app)
+config_commands.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

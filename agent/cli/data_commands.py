@@ -1,0 +1,90 @@
+"""``groundex score``, ``groundex dump-gold`` and ``groundex types``: commands over datasets and prediction files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from groundex.agent.cli.common import stdout, stderr, user_errors
+from groundex.agent.errors import GroundexError
+from groundex.agent.schema import Prediction, Triple
+from groundex.agent.type_presets import load_type_schema
+from groundex.eval.datasets import DATASETS, load_split
+from groundex.eval.metrics import Protocol, score
+from groundex.eval.predictions import read_predictions, write_predictions
+from groundex.eval.tables import coverage_notes, overall_table, per_type_table
+
+DataOption = Annotated[Path, typer.Option("--data", help="dataset folder (holding <split>.txt), or its parent")]
+SplitOption = Annotated[str, typer.Option("--split", help="split name: train, dev, test")]
+DatasetOption = Annotated[str, typer.Option("--dataset", help=f"one of: {', '.join(DATASETS)}")]
+XmlDirOption = Annotated[
+    Optional[Path], typer.Option("--xml-dir", help="VOC box folder (default: xml/ beside the split file)")
+]
+
+
+def score_command(
+    data: DataOption,
+    pred: Annotated[Path, typer.Option("--pred", help="prediction file (JSONL, one post per line)")],
+    split: SplitOption = "dev",
+    dataset: DatasetOption = "twitter-gmner",
+    iou: Annotated[float, typer.Option("--iou", help="IoU threshold for a correct region")] = 0.5,
+    strict_iou: Annotated[bool, typer.Option("--strict-iou", help="require IoU > threshold (the GMNER paper's scorer)")] = False,
+    masks: Annotated[bool, typer.Option("--masks", help="compare regions by mask IoU where both sides have masks (SMNER)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the scores as JSON instead of tables")] = False,
+    xml_dir: XmlDirOption = None,
+) -> None:
+    """Score a prediction file: GMNER, MNER and EEG precision / recall / F1, overall and per type."""
+    if not 0.0 < iou <= 1.0:
+        raise GroundexError(f"--iou must be in (0, 1], got {iou}")
+    gold = load_split(dataset, data, split, xml_dir=xml_dir)
+    predictions = read_predictions(pred, {annotated.post.id: annotated.post for annotated in gold})
+    report = score(gold, predictions, Protocol(iou, strict_iou, "mask" if masks else "box"))
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    stdout.print(overall_table(report))
+    stdout.print(f"protocol: {report.protocol.describe()}", highlight=False)
+    stdout.print(per_type_table(report))
+    any_region = any(t.box is not None or t.mask is not None for p in predictions for t in p.triples)
+    for note in coverage_notes(report, any_region):
+        stderr.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+
+
+def dump_gold_command(
+    data: DataOption,
+    out: Annotated[Path, typer.Option("--out", help="prediction file to write (JSONL)")],
+    split: SplitOption = "dev",
+    dataset: DatasetOption = "twitter-gmner",
+    xml_dir: XmlDirOption = None,
+) -> None:
+    """Write a split's gold annotations as a prediction file (first box of each mention), e.g. to check a scorer."""
+    gold = load_split(dataset, data, split, xml_dir=xml_dir)
+    predictions = (
+        Prediction(
+            annotated.post.id,
+            tuple(Triple(g.entity, g.boxes[0] if g.boxes else None, g.masks[0] if g.masks else None) for g in annotated.gold),
+        )
+        for annotated in gold
+    )
+    lines = write_predictions(out, predictions)
+    stderr.print(f"wrote {lines} posts to {out}", highlight=False)
+
+
+def types_command(
+    spec: Annotated[str, typer.Argument(help="a preset (gmner, fmnerg, fmnerg-coarse), a .toml/.txt file, or A,B,C")] = "gmner",
+) -> None:
+    """Show an entity-type schema as the planner will see it."""
+    schema = load_type_schema(spec)
+    stdout.print(f"[bold]{schema.name}[/bold]: {len(schema)} types", highlight=False)
+    for entity_type in schema:
+        group = f" [dim]({entity_type.group})[/dim]" if entity_type.group else ""
+        stdout.print(f"  [cyan]{entity_type.name}[/cyan]{group}: {entity_type.description}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("score")(user_errors(score_command))
+    app.command("dump-gold")(user_errors(dump_gold_command))
+    app.command("types")(user_errors(types_command))

@@ -1,0 +1,155 @@
+"""Configuration: one pydantic object, read in one place.
+
+Sources, later ones winning key by key: the shipped ``default_config.toml``; the user's TOML file (``--config``,
+else ``$GROUNDEX_CONFIG``, else ``~/.config/groundex/config.toml`` when it exists); the environment
+(``GROUNDEX_PROFILE``, ``GROUNDEX_CACHE_DIR``); CLI flags. No other module reads environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from groundex.agent.errors import GroundexError
+
+ENV_CONFIG = "GROUNDEX_CONFIG"
+ENV_PROFILE = "GROUNDEX_PROFILE"
+ENV_CACHE_DIR = "GROUNDEX_CACHE_DIR"
+USER_CONFIG = Path("~/.config/groundex/config.toml")
+
+
+class ConfigError(GroundexError):
+    """A configuration file or value that cannot be used."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlannerSettings(_Strict):
+    """Which model plans the extraction and how it is reached."""
+
+    backend: Literal["vllm-server", "vllm-offline", "transformers"] = Field(
+        description="vllm-server: an OpenAI-compatible vLLM server; vllm-offline: vllm.LLM in process; "
+        "transformers: the model in process (CPU, small models)"
+    )
+    model: str = Field(description="hub id or local directory of the base model")
+    adapter: str | None = Field(
+        default=None, description="LoRA adapter: a directory, or for vllm-server the --lora-modules name"
+    )
+    base_url: str | None = Field(default=None, description="vllm-server only: e.g. http://127.0.0.1:8000/v1")
+    max_new_tokens: int = Field(default=512, gt=0, description="longest planner answer, in tokens")
+    temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy")
+    timeout_s: float = Field(default=120.0, gt=0, description="per request, seconds")
+    max_retries: int = Field(default=2, ge=0, description="retries of a failed request")
+
+
+class ToolSettings(_Strict):
+    """One tool's backend (names are checked by that tool's registry) and its weights."""
+
+    backend: str = Field(description="registry name of the backend, e.g. 'mllm', 'detector', 'sam'")
+    model: str | None = Field(default=None, description="hub id, local directory or variant (e.g. 'vit_h')")
+    checkpoint: Path | None = Field(default=None, description="weights file, for backends that load one")
+    threshold: float | None = Field(default=None, description="decision threshold, for scoring backends")
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+
+class Profile(_Strict):
+    """A named set of backends: what runs where."""
+
+    description: str = ""
+    planner: PlannerSettings
+    entailment: ToolSettings
+    grounding: ToolSettings
+    segmentation: ToolSettings
+
+
+class Settings(_Strict):
+    """Everything configurable, after all sources are merged."""
+
+    profile: str = Field(description="name of the active profile")
+    cache_dir: Path = Field(description="converted models and cached per-image work")
+    profiles: dict[str, Profile]
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def active(self) -> Profile:
+        """The active profile."""
+        return self.profiles[self.profile]
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file {path} does not exist") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from error
+
+
+def load_settings(
+    config_file: Path | None = None,
+    profile: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge every source into one ``Settings``.
+
+    ``config_file`` and ``profile`` are the CLI flags (``None`` when not given); ``overrides`` is a nested
+    mapping of further values (e.g. ``{"profiles": {"gpu": {"planner": {"base_url": ...}}}}``); ``environ``
+    defaults to the process environment and exists so tests need not touch it.
+    """
+    environ = os.environ if environ is None else environ
+    default_text = resources.files("groundex.agent").joinpath("default_config.toml").read_text(encoding="utf-8")
+    merged = tomllib.loads(default_text)
+
+    user_file = config_file or (Path(environ[ENV_CONFIG]) if environ.get(ENV_CONFIG) else None)
+    if user_file is None and USER_CONFIG.expanduser().is_file():
+        user_file = USER_CONFIG.expanduser()
+    if user_file is not None:
+        merged = _merge(merged, _read_toml(Path(user_file).expanduser()))
+
+    if environ.get(ENV_PROFILE):
+        merged["profile"] = environ[ENV_PROFILE]
+    if environ.get(ENV_CACHE_DIR):
+        merged["cache_dir"] = environ[ENV_CACHE_DIR]
+    if overrides:
+        merged = _merge(merged, overrides)
+    if profile:
+        merged["profile"] = profile
+
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid configuration ({user_file or 'defaults'}): {problems}") from error
+    if settings.profile not in settings.profiles:
+        raise ConfigError(
+            f"unknown profile {settings.profile!r}; profiles: {', '.join(sorted(settings.profiles))}"
+        )
+    return settings

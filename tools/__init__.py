@@ -1,0 +1,1 @@
+"""groundex tools: entailment, grounding and segmentation, each with interchangeable backends."""
