@@ -42,7 +42,12 @@ class PlannerSettings(_Strict):
     adapter: str | None = Field(
         default=None, description="LoRA adapter: a directory, or for vllm-server the --lora-modules name"
     )
+    family: Literal["auto", "qwen2-vl", "qwen2.5-vl", "text"] = Field(
+        default="auto", description="how the model sees images and writes boxes; auto: from the model config or name"
+    )
     base_url: str | None = Field(default=None, description="vllm-server only: e.g. http://127.0.0.1:8000/v1")
+    min_pixels: int = Field(default=56 * 56, gt=0, description="Qwen-VL image resize bounds, in pixels of area")
+    max_pixels: int = Field(default=28 * 28 * 1280, gt=0, description="(must match the server's processor settings)")
     max_new_tokens: int = Field(default=512, gt=0, description="longest planner answer, in tokens")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy")
     timeout_s: float = Field(default=120.0, gt=0, description="per request, seconds")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from groundex.agent.cli import config_commands, data_commands
+from groundex.agent.cli import config_commands, data_commands, extract_command
 
 app = typer.Typer(
     name="groundex",
@@ -12,6 +12,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+extract_command.register(app)
 data_commands.register(app)
 config_commands.register(app)
 

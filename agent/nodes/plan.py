@@ -1,0 +1,36 @@
+"""``plan``: ask the planner for the entities and its locate_entity calls; validate them against the post."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from groundex.agent.backends.messages import image_block
+from groundex.agent.contract import planner_tools, read_planner_answer
+from groundex.agent.state import ExtractionState
+from groundex.agent.toolbox import Toolbox
+from groundex.agent.validation import validate_entities
+from groundex.prompts import render_prompt
+
+
+def opening_messages(state: ExtractionState, multimodal: bool) -> list[BaseMessage]:
+    """The system prompt (types + contract) and the post as the first user turn."""
+    system = render_prompt("system", types=list(state.types), multimodal=multimodal)
+    text = {"type": "text", "text": render_prompt("user", text=state.post.text)}
+    blocks = [image_block(state.post.image_path), text] if multimodal and state.post.image_path else [text]
+    return [SystemMessage(system), HumanMessage(content=blocks)]
+
+
+def plan(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any]:
+    planner = runtime.context.planner
+    new_messages = [] if state.messages else opening_messages(state, getattr(planner, "multimodal", False))
+    reply = planner.bind_tools(planner_tools()).invoke([*state.messages, *new_messages])
+    answer = read_planner_answer(str(reply.content), reply.tool_calls)
+    candidates, rejected = validate_entities(answer.entities, state.post, state.types)
+    problems = [*reply.response_metadata.get("problems", []), *answer.problems, *rejected]
+    if not answer.entities and (answer.problems or reply.response_metadata.get("problems")):
+        problems.append("the planner's answer could not be read: no entities extracted")
+    return {"messages": [*new_messages, reply], "candidates": tuple(candidates), "locations": {},
+            "warnings": problems, "result": None}

@@ -1,0 +1,51 @@
+"""Image loading errors and the overlay drawing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from groundex.agent.overlay import draw_overlay
+from groundex.agent.schema import Box, Entity, Mask, Triple
+from groundex.tools import images
+from groundex.tools.images import ImageLoadError, load_image
+
+
+def test_bad_images_are_reported_by_name(tmp_path, monkeypatch):
+    with pytest.raises(ImageLoadError, match="does not exist"):
+        load_image(tmp_path / "missing.jpg")
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    with pytest.raises(ImageLoadError, match="not a readable image"):
+        load_image(text)
+    whole = tmp_path / "whole.png"
+    Image.effect_noise((200, 200), 50).convert("RGB").save(whole)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ImageLoadError, match="damaged or truncated"):
+        load_image(truncated)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 100 * 100)
+    with pytest.raises(ImageLoadError, match="limit is 10,000 pixels"):
+        load_image(whole)
+
+
+def test_grayscale_images_load_as_rgb(tmp_path):
+    path = tmp_path / "gray.png"
+    Image.new("L", (40, 30), 128).save(path)
+    assert load_image(path).mode == "RGB" and load_image(path).size == (40, 30)
+
+
+def test_overlay_draws_boxes_tints_masks_and_lists_unplaced_entities():
+    image = Image.new("RGB", (200, 100), (255, 255, 255))
+    area = np.zeros((100, 200), dtype=bool)
+    area[60:90, 120:190] = True
+    triples = [Triple(Entity("Messi", 0, 5, "PER"), Box(20, 30, 80, 90)),
+               Triple(Entity("ball", 6, 10, "OTHER"), Box(120, 60, 190, 90), Mask.from_array(area)),
+               Triple(Entity("Madrid", 11, 17, "LOC"))]
+    drawn = np.asarray(draw_overlay(image, triples))
+    assert tuple(drawn[60, 20]) != (255, 255, 255)          # the left edge of Messi's box
+    assert tuple(drawn[75, 155]) != (255, 255, 255)         # inside the tinted mask
+    assert tuple(drawn[50, 100]) == (255, 255, 255)         # untouched background
+    assert tuple(drawn[2, 2]) != (255, 255, 255)            # the "not in image" banner
+    assert image.getpixel((20, 60)) == (255, 255, 255)      # the input image is not modified

@@ -1,0 +1,82 @@
+"""Grounding: a box for an entity in the image.
+
+Backends (``GROUNDING_BACKENDS``):
+- ``mllm``: the planner model's own box answer to the grounding question (converted to original pixels by
+  the planner backend).
+- ``detector``: a transformers zero-shot object detector (OWLv2, OWL-ViT, Grounding DINO) queried with the
+  entity's description; the highest-scoring box above the threshold.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+from groundex.agent.schema import Box, Entity, SchemaError
+from groundex.tools.base import Grounding, GroundingTool, ToolSetupError, VisualQuestionAnswerer
+from groundex.tools.loading import load_pretrained
+
+
+class MllmGrounding:
+    def __init__(self, answerer: VisualQuestionAnswerer, question_for: Callable[[Entity], str]):
+        self.answerer, self.question_for = answerer, question_for
+
+    def locate(self, image: Image.Image, entity: Entity) -> Grounding | None:
+        box = self.answerer.ask_box(image, self.question_for(entity))
+        return Grounding(box) if box is not None else None
+
+
+class DetectorGrounding:
+    """Zero-shot detection with the entity description as the text query."""
+
+    def __init__(self, model_id: str, threshold: float = 0.1):
+        from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
+
+        self.model = load_pretrained(AutoModelForZeroShotObjectDetection, model_id, "grounding (detector)").eval()
+        self.processor = load_pretrained(AutoProcessor, model_id, "grounding (detector)")
+        self.threshold = threshold
+        self._lock = threading.Lock()
+
+    @torch.inference_mode()
+    def locate(self, image: Image.Image, entity: Entity) -> Grounding | None:
+        query = entity.description or entity.text
+        grounded = hasattr(self.processor, "post_process_grounded_object_detection")
+        text = query.lower().rstrip(".") + "." if grounded else [[query]]
+        inputs = self.processor(text=text, images=image, return_tensors="pt")
+        with self._lock:
+            outputs = self.model(**inputs)
+        target_sizes = torch.tensor([[image.height, image.width]])
+        if grounded:
+            result = self.processor.post_process_grounded_object_detection(
+                outputs, inputs.input_ids, threshold=self.threshold, target_sizes=target_sizes)[0]
+        else:
+            result = self.processor.post_process_object_detection(
+                outputs, threshold=self.threshold, target_sizes=target_sizes)[0]
+        if len(result["scores"]) == 0:
+            return None
+        best = int(torch.argmax(result["scores"]))
+        x1, y1, x2, y2 = (float(v) for v in result["boxes"][best])
+        try:
+            box = Box(max(0.0, x1), max(0.0, y1), min(float(image.width), x2), min(float(image.height), y2))
+        except SchemaError:
+            return None
+        return Grounding(box, float(result["scores"][best]))
+
+
+def _build_mllm(*, answerer: VisualQuestionAnswerer | None = None, question_for: Callable[[Entity], str] | None = None,
+                **_: Any) -> GroundingTool:
+    if answerer is None or question_for is None:
+        raise ToolSetupError("grounding backend 'mllm' needs a multimodal planner")
+    return MllmGrounding(answerer, question_for)
+
+
+def _build_detector(*, model: str | None = None, threshold: float | None = None, **_: Any) -> GroundingTool:
+    if not model:
+        raise ToolSetupError("grounding backend 'detector' needs a model, e.g. model = \"google/owlv2-base-patch16-ensemble\"")
+    return DetectorGrounding(model, 0.1 if threshold is None else threshold)
+
+
+GROUNDING_BACKENDS: dict[str, Callable[..., GroundingTool]] = {"mllm": _build_mllm, "detector": _build_detector}
