@@ -4,7 +4,7 @@ Backends (``GROUNDING_BACKENDS``):
 - ``mllm``: the planner model's own box answer to the grounding question (converted to original pixels by
   the planner backend).
 - ``detector``: a transformers zero-shot object detector (OWLv2, OWL-ViT, Grounding DINO) queried with the
-  entity's description; the highest-scoring box above the threshold.
+  entity's description; the highest-scoring box above the threshold that lies (partly) inside the image.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from groundex.agent.schema import Box, Entity, SchemaError
+from groundex.agent.schema import Box, Entity, ImageSize, SchemaError
 from groundex.tools.base import Grounding, GroundingTool, ToolSetupError, VisualQuestionAnswerer
 from groundex.tools.loading import load_pretrained
 
@@ -43,27 +43,28 @@ class DetectorGrounding:
     @torch.inference_mode()
     def locate(self, image: Image.Image, entity: Entity) -> Grounding | None:
         query = entity.description or entity.text
-        grounded = hasattr(self.processor, "post_process_grounded_object_detection")
-        text = query.lower().rstrip(".") + "." if grounded else [[query]]
+        # Grounding DINO reads one lower-case sentence ending in "."; the OWL family takes a list of queries.
+        dino = "grounding" in self.model.config.model_type
+        text = query.lower().rstrip(".") + "." if dino else [[query]]
         inputs = self.processor(text=text, images=image, return_tensors="pt")
         with self._lock:
             outputs = self.model(**inputs)
         target_sizes = torch.tensor([[image.height, image.width]])
-        if grounded:
+        if dino:
             result = self.processor.post_process_grounded_object_detection(
-                outputs, inputs.input_ids, threshold=self.threshold, target_sizes=target_sizes)[0]
+                outputs, input_ids=inputs["input_ids"], threshold=self.threshold, target_sizes=target_sizes)[0]
         else:
-            result = self.processor.post_process_object_detection(
-                outputs, threshold=self.threshold, target_sizes=target_sizes)[0]
-        if len(result["scores"]) == 0:
-            return None
-        best = int(torch.argmax(result["scores"]))
-        x1, y1, x2, y2 = (float(v) for v in result["boxes"][best])
-        try:
-            box = Box(max(0.0, x1), max(0.0, y1), min(float(image.width), x2), min(float(image.height), y2))
-        except SchemaError:
-            return None
-        return Grounding(box, float(result["scores"][best]))
+            result = self.processor.post_process_grounded_object_detection(
+                outputs=outputs, threshold=self.threshold, target_sizes=target_sizes)[0]
+        size = ImageSize(image.width, image.height)
+        for index in torch.argsort(result["scores"], descending=True).tolist():
+            try:
+                box = Box(*(float(v) for v in result["boxes"][index])).clip(size)
+            except SchemaError:  # a degenerate raw box
+                continue
+            if box is not None:
+                return Grounding(box, float(result["scores"][index]))
+        return None
 
 
 def _build_mllm(*, answerer: VisualQuestionAnswerer | None = None, question_for: Callable[[Entity], str] | None = None,

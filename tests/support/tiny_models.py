@@ -111,3 +111,39 @@ def build_lora_adapter(model_dir: Path, directory: Path, rank: int = 8, seed: in
                                                  init_lora_weights=False))
     peft_model.save_pretrained(directory)
     return directory
+
+
+def _tiny_clip_parts():
+    tokenizer = build_tokenizer()
+    text = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                num_attention_heads=2, max_position_embeddings=64, bos_token_id=0, pad_token_id=0,
+                eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"))
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                  image_size=32, patch_size=16)
+    return tokenizer, text, vision
+
+
+def build_tiny_clip(directory: Path, seed: int = 0) -> Path:
+    """A 1-layer CLIP (32-wide towers, 32 px images) with its processor, saved to ``directory``."""
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+
+    tokenizer, text, vision = _tiny_clip_parts()
+    torch.manual_seed(seed)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(directory)
+    image_processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
+    return directory
+
+
+def build_tiny_owlvit(directory: Path, seed: int = 0) -> Path:
+    """A 1-layer OWL-ViT zero-shot detector (32-wide towers, 32 px images) with its processor."""
+    from transformers import OwlViTConfig, OwlViTForObjectDetection, OwlViTProcessor
+    from transformers.models.owlvit.image_processing_pil_owlvit import OwlViTImageProcessorPil
+
+    tokenizer, text, vision = _tiny_clip_parts()
+    torch.manual_seed(seed)
+    OwlViTForObjectDetection(OwlViTConfig(text_config=text, vision_config=vision, projection_dim=32)).save_pretrained(directory)
+    image_processor = OwlViTImageProcessorPil(size={"height": 32, "width": 32}, crop_size={"height": 32, "width": 32})
+    OwlViTProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
+    return directory
