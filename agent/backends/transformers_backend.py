@@ -19,13 +19,12 @@ from typing import Any, Sequence
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from PIL import Image
 from pydantic import PrivateAttr
 
+from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.messages import to_template_messages
@@ -92,7 +91,7 @@ def load_planner_model(model_id: str, adapter: str | None) -> LoadedPlanner:
     return loaded
 
 
-class TransformersPlanner(BaseChatModel):
+class TransformersPlanner(PlannerChatModel):
     """A langchain chat model over a transformers model; also answers the MLLM tools' questions."""
 
     model_id: str
@@ -114,13 +113,6 @@ class TransformersPlanner(BaseChatModel):
     @property
     def family(self) -> Family:
         return self._loaded.family
-
-    @property
-    def multimodal(self) -> bool:
-        return self._loaded.multimodal
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any):
-        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
 
     # -- input building ---------------------------------------------------------------------------------
     def _image_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import PrivateAttr
 
+from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import Family
 from groundex.agent.backends.messages import inline_images
 from groundex.agent.contract import split_tool_calls
@@ -31,7 +30,7 @@ def _load_engine(model_id: str, enable_lora: bool, max_model_len: int) -> Any:
     return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64)
 
 
-class VllmOfflinePlanner(BaseChatModel):
+class VllmOfflinePlanner(PlannerChatModel):
     model_id: str
     adapter: str | None = None
     model_family: Family = "text"
@@ -51,13 +50,6 @@ class VllmOfflinePlanner(BaseChatModel):
     @property
     def family(self) -> Family:
         return self.model_family
-
-    @property
-    def multimodal(self) -> bool:
-        return self.model_family != "text"
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any):
-        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
 
     def generate_batch(self, conversations: Sequence[Sequence[BaseMessage]], tools: list[dict] | None = None) -> list[AIMessage]:
         """Plan several posts in one engine call (vLLM batches them); one AIMessage per conversation."""

@@ -12,17 +12,16 @@ Images go as base64 data URLs; text-only models get none.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from langchain_core.utils.function_calling import convert_to_openai_tool
 from PIL import Image
 from pydantic import PrivateAttr
 
+from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, model_input_size)
 from groundex.agent.backends.messages import inline_images
@@ -36,7 +35,7 @@ class PlannerUnavailable(GroundexError):
     """The planner server cannot be reached or refused the request."""
 
 
-class VllmServerPlanner(BaseChatModel):
+class VllmServerPlanner(PlannerChatModel):
     base_url: str
     served_model: str
     model_family: Family
@@ -55,13 +54,6 @@ class VllmServerPlanner(BaseChatModel):
     @property
     def family(self) -> Family:
         return self.model_family
-
-    @property
-    def multimodal(self) -> bool:
-        return self.model_family != "text"
-
-    def bind_tools(self, tools: Sequence[Any], **kwargs: Any):
-        return self.bind(tools=[convert_to_openai_tool(tool) for tool in tools], **kwargs)
 
     def _start_hint(self) -> str:
         return (f"no planner at {self.base_url}: start it with `vllm serve <model> --enable-lora --lora-modules "

@@ -70,7 +70,7 @@ def test_damaged_dev_predictions_lose_exactly_what_was_damaged(shared_data, tmp_
     gold = tmp_path / "gold.jsonl"
     groundex("dump-gold", "--data", str(shared_data), "--split", "dev", "--out", str(gold))
     records = [json.loads(line) for line in gold.read_text().splitlines()]
-    kept, retyped, shifted, expected_eeg_lost = [], 0, 0, 0
+    kept, retyped, shifted = [], 0, 0
     mention = groundable = 0
     for index, record in enumerate(records):
         if index % 10 == 0:
