@@ -4,11 +4,10 @@ Vision-language models (Qwen2-VL / Qwen2.5-VL) load with ``AutoModelForImageText
 other causal LMs (the CPU profile's Gemma 3 270M) load with ``AutoModelForCausalLM`` and see the text only.
 Every family renders the same ``prompts/chat_template.jinja`` with ``tools=``, so inference matches fine-tuning.
 
-Inputs are built by the model's ``AutoProcessor`` where it can be built. transformers 5 cannot build a Qwen-VL
-processor without torchvision (its video processor needs it; there is no torchvision for the CPU build of
-torch 2.13 on PyPI); there the backend falls back to the same library parts the processor would use,
-``AutoTokenizer`` + ``AutoImageProcessor`` (PIL backend), and expands each image placeholder into
-``grid_t * grid_h * grid_w / merge_size**2`` image tokens exactly as the processor does.
+Inputs are built by ``inputs.ChatEncoder``, the same code fine-tuning uses: the model's ``AutoProcessor`` where
+transformers can build it, otherwise (transformers 5 needs torchvision for Qwen-VL processors, and there is no
+torchvision for the CPU build of torch 2.13) ``AutoTokenizer`` + ``AutoImageProcessor`` with the processor's
+image-token expansion.
 """
 
 from __future__ import annotations
@@ -25,40 +24,39 @@ from PIL import Image
 from pydantic import PrivateAttr
 
 from groundex.agent.backends.base import PlannerChatModel
+from groundex.agent.backends.inputs import END_OF_TURN, ChatEncoder
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.messages import to_template_messages
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.contract import split_tool_calls
 from groundex.agent.schema import Box, ImageSize
-from groundex.prompts import load_template
 from groundex.tools.base import ToolSetupError
 from groundex.tools.loading import cached
 
-END_OF_TURN = "<|im_end|>"
-IMAGE_PAD = "<|image_pad|>"
 
 
 @dataclass
 class LoadedPlanner:
-    """A loaded model and its input builders; shared by every planner object with the same (model, adapter)."""
+    """A loaded model and its input encoder; shared by every planner object with the same (model, adapter)."""
 
     model: Any
-    tokenizer: Any
-    family: Family
-    processor: Any = None
-    image_processor: Any = None
+    encoder: ChatEncoder
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
-    def multimodal(self) -> bool:
-        return self.family != "text"
+    def tokenizer(self) -> Any:
+        return self.encoder.tokenizer
+
+    @property
+    def family(self) -> Family:
+        return self.encoder.family
 
 
-def load_planner_model(model_id: str, adapter: str | None) -> LoadedPlanner:
+def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWEN_MIN_PIXELS,
+                       max_pixels: int = QWEN_MAX_PIXELS) -> LoadedPlanner:
     """Load weights, tokenizer and image processing once; the adapter is applied with PEFT."""
-    from transformers import (AutoConfig, AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageTextToText,
-                              AutoProcessor, AutoTokenizer)
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     try:
         config = AutoConfig.from_pretrained(model_id)
@@ -80,15 +78,7 @@ def load_planner_model(model_id: str, adapter: str | None) -> LoadedPlanner:
     if torch.cuda.is_available():
         model = model.to("cuda")
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_id)
-    loaded = LoadedPlanner(model=model, tokenizer=tokenizer, family=family)
-    if family != "text":
-        try:
-            loaded.processor = AutoProcessor.from_pretrained(model_id)
-            loaded.image_processor = loaded.processor.image_processor
-        except (ValueError, TypeError, AttributeError, ImportError):
-            loaded.image_processor = AutoImageProcessor.from_pretrained(model_id)
-    return loaded
+    return LoadedPlanner(model=model, encoder=ChatEncoder.load(model_id, family, min_pixels, max_pixels))
 
 
 class TransformersPlanner(PlannerChatModel):
@@ -103,8 +93,8 @@ class TransformersPlanner(PlannerChatModel):
     _loaded: LoadedPlanner = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
-        self._loaded = cached(("transformers-planner", f"{self.model_id}|{self.adapter}"),
-                              lambda: load_planner_model(self.model_id, self.adapter))
+        self._loaded = cached(("transformers-planner", f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}"),
+                              lambda: load_planner_model(self.model_id, self.adapter, self.min_pixels, self.max_pixels))
 
     @property
     def _llm_type(self) -> str:
@@ -115,50 +105,9 @@ class TransformersPlanner(PlannerChatModel):
         return self._loaded.family
 
     # -- input building ---------------------------------------------------------------------------------
-    def _image_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
-        size = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
-        return dict(self._loaded.image_processor(images=images, size=size, return_tensors="pt"))
-
     def _encode(self, messages: Sequence[BaseMessage], tools: list[dict] | None) -> tuple[dict[str, torch.Tensor], list[ImageSize]]:
         """Tokenized inputs for the model, and the size of each image as the model sees it (pixels)."""
-        return self._encode_rendered(*to_template_messages(messages), tools)
-
-    def _encode_rendered(self, rendered: list[dict[str, Any]], images: list[Image.Image],
-                         tools: list[dict] | None) -> tuple[dict[str, torch.Tensor], list[ImageSize]]:
-        loaded = self._loaded
-        if not loaded.multimodal:
-            images = []
-        text = loaded.tokenizer.apply_chat_template(
-            rendered, tools=tools or None, chat_template=load_template("chat_template"), add_generation_prompt=True,
-            tokenize=False, text_only=not loaded.multimodal)
-        if not images:
-            inputs = dict(loaded.tokenizer(text, return_tensors="pt", add_special_tokens=False))
-            return inputs, []
-        if loaded.processor is not None:
-            size = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
-            inputs = dict(loaded.processor(text=[text], images=images, size=size, return_tensors="pt"))
-        else:
-            inputs = self._expand_without_processor(text, images)
-        patch = loaded.image_processor.patch_size
-        sizes = [ImageSize(int(grid[2]) * patch, int(grid[1]) * patch) for grid in inputs["image_grid_thw"]]
-        return inputs, sizes
-
-    def _expand_without_processor(self, text: str, images: list[Image.Image]) -> dict[str, torch.Tensor]:
-        """What the Qwen-VL processor does for images, from its parts: pixel values, one image token per merged
-        patch, and the token-type ids that multimodal RoPE needs (1 = image token)."""
-        loaded = self._loaded
-        image_inputs = self._image_inputs(images)
-        merge = loaded.image_processor.merge_size
-        pieces = text.split(IMAGE_PAD)
-        if len(pieces) - 1 != len(images):
-            raise ValueError(f"the chat template placed {len(pieces) - 1} image slots for {len(images)} images")
-        expanded = pieces[0] + "".join(IMAGE_PAD * int(grid.prod() // merge**2) + piece
-                                       for grid, piece in zip(image_inputs["image_grid_thw"], pieces[1:]))
-        inputs = dict(loaded.tokenizer(expanded, return_tensors="pt", add_special_tokens=False))
-        image_token_id = loaded.tokenizer.convert_tokens_to_ids(IMAGE_PAD)
-        inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id).long()
-        inputs.update(image_inputs)
-        return inputs
+        return self._loaded.encoder.encode(*to_template_messages(messages), tools)
 
     def _device_inputs(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         device = next(self._loaded.model.parameters()).device
@@ -198,7 +147,7 @@ class TransformersPlanner(PlannerChatModel):
         if not self.multimodal:
             raise ToolSetupError(f"planner {self.model_id!r} is text-only and cannot answer questions about images")
         rendered = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-        return self._encode_rendered(rendered, [image], None)
+        return self._loaded.encoder.encode(rendered, [image], None)
 
     @torch.inference_mode()
     def yes_probability(self, image: Image.Image, question: str) -> float:

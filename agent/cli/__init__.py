@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from groundex.agent.cli import config_commands, data_commands, extract_command
+from groundex.agent.cli import config_commands, data_commands, extract_command, finetune_commands
 
 app = typer.Typer(
     name="groundex",
@@ -15,6 +15,7 @@ app = typer.Typer(
 extract_command.register(app)
 data_commands.register(app)
 config_commands.register(app)
+finetune_commands.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langgraph.runtime import Runtime
 
 from groundex.agent.backends.messages import tool_result_text
+from groundex.agent.prompting import locate_result
 from groundex.agent.schema import ImageSize, Prediction, Triple
 from groundex.agent.state import ExtractionState
 from groundex.agent.toolbox import Toolbox
@@ -34,8 +35,7 @@ def assemble(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any
                 warnings.append(problem)
             mask = location.mask if box is not None else None
             score = location.box_score if box is not None else location.visibility
-            answered[candidate.call_id] = {"visible": location.visible, "visibility": location.visibility,
-                                           "box": box.as_list() if box else None}
+            answered[candidate.call_id] = locate_result(location.visible, location.visibility, box)
         triples.append(Triple(candidate.entity, box, mask, score))
     last_ai = next((m for m in reversed(state.messages) if isinstance(m, AIMessage)), None)
     tool_messages = [

@@ -9,16 +9,16 @@ from langgraph.runtime import Runtime
 
 from groundex.agent.backends.messages import image_block
 from groundex.agent.contract import planner_tools, read_planner_answer
+from groundex.agent.prompting import system_text, user_text
 from groundex.agent.state import ExtractionState
 from groundex.agent.toolbox import Toolbox
 from groundex.agent.validation import validate_entities
-from groundex.prompts import render_prompt
 
 
 def opening_messages(state: ExtractionState, multimodal: bool) -> list[BaseMessage]:
     """The system prompt (types + contract) and the post as the first user turn."""
-    system = render_prompt("system", types=list(state.types), multimodal=multimodal)
-    text = {"type": "text", "text": render_prompt("user", text=state.post.text)}
+    system = system_text(state.types, multimodal)
+    text = {"type": "text", "text": user_text(state.post)}
     blocks = [image_block(state.post.image_path), text] if multimodal and state.post.image_path else [text]
     return [SystemMessage(system), HumanMessage(content=blocks)]
 

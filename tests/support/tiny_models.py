@@ -48,6 +48,9 @@ def build_tiny_qwen2_vl(directory: Path, seed: int = 0) -> Path:
             vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
+            # With the default 0.02 the output head of a 64-wide model can only move logits by about 1, which
+            # keeps any LoRA on the inner layers near the uniform loss; real models have large-norm heads.
+            initializer_range=0.2,
             eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"), bos_token_id=None),
         vision_config=dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
                            spatial_merge_size=2, temporal_patch_size=2),

@@ -1,0 +1,147 @@
+"""Turning a conversation into model inputs: ONE implementation for inference and fine-tuning.
+
+Every family renders ``prompts/chat_template.jinja`` (with ``tools=``; text-only models with ``text_only=True``,
+which leaves out the image slots). For Qwen-VL models each image slot ``<|image_pad|>`` is expanded into
+``grid_t * grid_h * grid_w / merge_size**2`` image tokens, as the model's processor does; where transformers can
+build that processor (it needs torchvision) inference uses it, otherwise the same expansion is done here from the
+tokenizer and the image processor. Training always uses the expansion here, because it needs character offsets
+to mark the assistant tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+
+from groundex.agent.backends.coordinates import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family
+from groundex.agent.schema import ImageSize
+from groundex.prompts import load_template
+
+IMAGE_PAD = "<|image_pad|>"
+END_OF_TURN = "<|im_end|>"
+IGNORE_INDEX = -100  # label of tokens that carry no loss
+
+
+class ConversationFormatError(ValueError):
+    """A conversation the chat template cannot render consistently (e.g. prefixes that do not nest)."""
+
+
+@dataclass(frozen=True)
+class TrainingEncoding:
+    """Inputs for one example plus ``labels``: the input ids on assistant tokens, ``IGNORE_INDEX`` elsewhere."""
+
+    inputs: dict[str, torch.Tensor]
+    labels: torch.Tensor
+
+    @property
+    def length(self) -> int:
+        return int(self.inputs["input_ids"].shape[1])
+
+
+@dataclass
+class ChatEncoder:
+    """Tokenizer (+ image processing) of one model family; ``processor`` only where transformers can build it."""
+
+    tokenizer: Any
+    family: Family
+    image_processor: Any = None
+    processor: Any = None
+    min_pixels: int = QWEN_MIN_PIXELS
+    max_pixels: int = QWEN_MAX_PIXELS
+
+    @classmethod
+    def load(cls, model_id: str, family: Family, min_pixels: int = QWEN_MIN_PIXELS,
+             max_pixels: int = QWEN_MAX_PIXELS) -> "ChatEncoder":
+        from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+
+        encoder = cls(AutoTokenizer.from_pretrained(model_id), family, min_pixels=min_pixels, max_pixels=max_pixels)
+        if family != "text":
+            try:
+                encoder.processor = AutoProcessor.from_pretrained(model_id)
+                encoder.image_processor = encoder.processor.image_processor
+            except (ValueError, TypeError, AttributeError, ImportError):
+                encoder.image_processor = AutoImageProcessor.from_pretrained(model_id)
+        return encoder
+
+    @property
+    def multimodal(self) -> bool:
+        return self.family != "text"
+
+    def render(self, messages: Sequence[dict[str, Any]], tools: list[dict] | None, add_generation_prompt: bool) -> str:
+        """The conversation as text, exactly as the model reads it (before image-token expansion)."""
+        return self.tokenizer.apply_chat_template(
+            list(messages), tools=tools or None, chat_template=load_template("chat_template"),
+            add_generation_prompt=add_generation_prompt, tokenize=False, text_only=not self.multimodal)
+
+    # -- images -------------------------------------------------------------------------------------------
+    def _image_inputs(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
+        size = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
+        return dict(self.image_processor(images=images, size=size, return_tensors="pt"))
+
+    def _expand(self, text: str, grids: torch.Tensor) -> str:
+        """Replace the first ``len(grids)`` image slots of ``text`` by their image tokens (a prefix of a
+        conversation may hold all its image slots, since images come with the first user turn)."""
+        pieces = text.split(IMAGE_PAD)
+        if len(pieces) - 1 != len(grids):
+            raise ConversationFormatError(f"the chat template placed {len(pieces) - 1} image slots for {len(grids)} images")
+        merge = self.image_processor.merge_size
+        return pieces[0] + "".join(IMAGE_PAD * int(grid.prod() // merge**2) + piece for grid, piece in zip(grids, pieces[1:]))
+
+    def model_image_sizes(self, grids: torch.Tensor) -> list[ImageSize]:
+        """The size (pixels) of each image as the model sees it, from its patch grid."""
+        patch = self.image_processor.patch_size
+        return [ImageSize(int(grid[2]) * patch, int(grid[1]) * patch) for grid in grids]
+
+    def _tokenize(self, text: str, image_inputs: dict[str, torch.Tensor] | None, **kwargs: Any) -> dict[str, Any]:
+        inputs = dict(self.tokenizer(text, return_tensors="pt", add_special_tokens=False, **kwargs))
+        if image_inputs:
+            image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_PAD)
+            inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_token_id).long()
+            inputs.update(image_inputs)
+        return inputs
+
+    # -- inference ----------------------------------------------------------------------------------------
+    def encode(self, messages: Sequence[dict[str, Any]], images: list[Image.Image], tools: list[dict] | None,
+               ) -> tuple[dict[str, torch.Tensor], list[ImageSize]]:
+        """Inputs for generating the next assistant turn, and the model-side size of each image."""
+        images = images if self.multimodal else []
+        text = self.render(messages, tools, add_generation_prompt=True)
+        if not images:
+            return self._tokenize(text, None), []
+        if self.processor is not None:
+            size = {"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}
+            inputs = dict(self.processor(text=[text], images=images, size=size, return_tensors="pt"))
+        else:
+            image_inputs = self._image_inputs(images)
+            inputs = self._tokenize(self._expand(text, image_inputs["image_grid_thw"]), image_inputs)
+        return inputs, self.model_image_sizes(inputs["image_grid_thw"])
+
+    # -- training -----------------------------------------------------------------------------------------
+    def encode_for_training(self, messages: Sequence[dict[str, Any]], images: list[Image.Image],
+                            tools: list[dict] | None) -> TrainingEncoding:
+        """Inputs of the whole conversation with labels on the assistant turns only (their content, tool calls
+        and the closing ``<|im_end|>``; not the role header, not the other turns)."""
+        images = images if self.multimodal else []
+        image_inputs = self._image_inputs(images) if images else None
+        grids = image_inputs["image_grid_thw"] if image_inputs else torch.zeros((0, 3), dtype=torch.long)
+        expand = (lambda text: self._expand(text, grids)) if image_inputs else (lambda text: text)
+        full = expand(self.render(messages, tools, add_generation_prompt=False))
+        spans = []
+        for index, message in enumerate(messages):
+            if message["role"] != "assistant":
+                continue
+            before = expand(self.render(messages[:index], tools, add_generation_prompt=True))
+            through = expand(self.render(messages[:index + 1], tools, add_generation_prompt=False))
+            if not (full.startswith(through) and through.startswith(before)):
+                raise ConversationFormatError("the chat template does not render conversation prefixes as prefixes")
+            end = through.rindex(END_OF_TURN) + len(END_OF_TURN)
+            spans.append((len(before), end))
+        inputs = self._tokenize(full, image_inputs, return_offsets_mapping=True)
+        offsets = inputs.pop("offset_mapping")[0]
+        in_assistant = torch.tensor([any(start <= int(s) < end for start, end in spans) for s, _ in offsets.tolist()],
+                                    dtype=torch.bool)
+        labels = torch.where(in_assistant, inputs["input_ids"][0], torch.full_like(inputs["input_ids"][0], IGNORE_INDEX))
+        return TrainingEncoding(inputs, labels[None])

@@ -1,0 +1,104 @@
+"""``groundex finetune build-data | train | export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from groundex.agent.cli.common import stderr, stdout, user_errors
+from groundex.agent.errors import GroundexError
+
+app = typer.Typer(help="Fine-tune the planner: build SFT data, train a LoRA adapter, check it for vLLM.",
+                  no_args_is_help=True)
+
+
+def build_data_command(
+    data: Annotated[Path, typer.Option("--data", help="dataset folder (holding <split>.txt), or its parent")],
+    out: Annotated[Path, typer.Option("--out", help="SFT examples to write (JSONL)")],
+    split: Annotated[str, typer.Option("--split")] = "train",
+    dataset: Annotated[str, typer.Option("--dataset", help="twitter-gmner or twitter-fmnerg")] = "twitter-gmner",
+    image_dir: Annotated[Optional[Path], typer.Option("--image-dir", help="folder of the post images (<id>.jpg)")] = None,
+    text_only: Annotated[bool, typer.Option("--text-only", help="build text-only examples (no image; for text planners)")] = False,
+    descriptions: Annotated[Optional[Path], typer.Option("--descriptions", help="JSONL of entity descriptions (else derived)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="schema randomisation seed")] = 0,
+    no_randomise: Annotated[bool, typer.Option("--no-randomise", help="always show the dataset's own type schema")] = False,
+    held_out: Annotated[Optional[str], typer.Option("--held-out", help="comma-separated types never to show (default: the zero-shot list)")] = None,
+) -> None:
+    """Turn a split's gold annotations into planner training conversations (one per post)."""
+    from groundex.agent.type_presets import load_preset
+    from groundex.eval.datasets import dataset_spec, load_split
+    from groundex.finetune.data import build_examples, write_examples
+    from groundex.finetune.descriptions import FileDescriptions, TemplateDescriptions
+    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, RandomisationConfig, SchemaSampler
+
+    if image_dir is None and not text_only:
+        raise GroundexError("no --image-dir: the multimodal planner learns from the images. Give the folder of "
+                            "<id>.jpg files, or pass --text-only to build text-only examples (labelled as such)")
+    posts = load_split(dataset, data, split, image_dir=None if text_only else image_dir)
+    overrides = {"enabled": not no_randomise}
+    if held_out is not None:
+        overrides["held_out_types"] = [t.strip() for t in held_out.split(",") if t.strip()]
+    randomisation = RandomisationConfig(**overrides)
+    base = load_preset(dataset_spec(dataset).type_preset)
+    fine = load_preset("fmnerg")
+    negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine} if base.name == "gmner" else {}
+    sampler = SchemaSampler(base, randomisation, seed, negatives=fine, negative_base=negative_base)
+    source = FileDescriptions(descriptions) if descriptions else TemplateDescriptions()
+    examples = list(build_examples(posts, sampler, source, multimodal=not text_only))
+    count = write_examples(out, examples)
+    without_image = sum(e.text_only for e in examples)
+    stderr.print(f"wrote {count} examples to {out}; {without_image} text-only"
+                 + (" (--text-only)" if text_only else f" (no image found in {image_dir})" if without_image else ""),
+                 highlight=False)
+
+
+def train_command(
+    config: Annotated[Path, typer.Option("--config", help="training config (TOML), see finetune/config.py")],
+) -> None:
+    """Train (or resume) a LoRA adapter; writes checkpoints, loss.csv, loss.png and adapter/."""
+    from groundex.finetune.config import load_train_config
+    from groundex.finetune.train import train
+
+    settings = load_train_config(config)
+    columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=stderr) as progress:
+        task = progress.add_task("train", total=None, loss="-")
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, total=total, loss=f"{loss:.4f}")
+
+        result = train(settings, on_step)
+    stdout.print(f"adapter: {result.adapter_dir} ({result.steps} steps; {result.skipped_too_long} examples skipped "
+                 f"as longer than max_length)", highlight=False)
+
+
+def export_command(
+    adapter: Annotated[Path, typer.Option("--adapter", help="the trained adapter folder")],
+    max_lora_rank: Annotated[int, typer.Option("--max-lora-rank", help="the server's --max-lora-rank")] = 64,
+    name: Annotated[str, typer.Option("--name", help="the --lora-modules name to serve it under")] = "groundex",
+) -> None:
+    """Check an adapter against what vLLM serves and print the serve command."""
+    from groundex.finetune.export import check_adapter
+
+    report = check_adapter(adapter, max_lora_rank, name)
+    stdout.print(f"adapter {adapter}: LoRA rank {report.rank}, alpha {report.alpha}, base {report.base_model}, "
+                 f"targets {', '.join(report.target_modules)}", highlight=False)
+    for problem in report.problems:
+        stderr.print(f"[red]problem:[/red] {problem}", highlight=False)
+    if not report.servable:
+        raise typer.Exit(1)
+    stdout.print("servable by vLLM as is:", highlight=False)
+    stdout.print(report.serve_command, highlight=False, soft_wrap=True)
+
+
+app.command("build-data")(user_errors(build_data_command))
+app.command("train")(user_errors(train_command))
+app.command("export")(user_errors(export_command))
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="finetune")

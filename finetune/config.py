@@ -1,0 +1,89 @@
+"""The configuration of one training run (``groundex finetune train --config finetune.toml``).
+
+Example (the GPU recipe; every key has a default except ``model`` and ``data``)::
+
+    model = "Qwen/Qwen2.5-VL-7B-Instruct"
+    data = "sft/train.jsonl"
+    output_dir = "runs/finetune/qwen25vl-groundex"
+    [lora]
+    rank = 16
+    alpha = 32
+    [training]
+    learning_rate = 1e-4
+    epochs = 2
+    batch_size = 1
+    gradient_accumulation = 16
+    [images]
+    max_pixels = 802816
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from groundex.agent.backends.coordinates import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS
+from groundex.agent.errors import GroundexError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoraSettings(_Section):
+    rank: int = Field(16, gt=0, description="LoRA rank r (vLLM serves ranks up to --max-lora-rank)")
+    alpha: int = Field(32, gt=0, description="LoRA alpha (scale = alpha / rank)")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="language-model linear layers (vLLM applies LoRA to these, not to the vision tower)")
+
+
+class TrainingSettings(_Section):
+    learning_rate: float = Field(1e-4, gt=0)
+    epochs: int = Field(2, ge=1)
+    max_steps: int = Field(0, ge=0, description="stop after this many optimizer steps (0: run all epochs)")
+    batch_size: int = Field(1, ge=1, description="examples per forward pass")
+    gradient_accumulation: int = Field(16, ge=1, description="forward passes per optimizer step")
+    warmup_ratio: float = Field(0.03, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    max_length: int = Field(4096, gt=0, description="longer examples are skipped (and counted), not truncated")
+    gradient_checkpointing: bool = True
+    precision: str = Field("auto", pattern="^(auto|bf16|fp32)$", description="auto: bf16 where the GPU supports it")
+    seed: int = 0
+    save_every: int = Field(200, gt=0, description="optimizer steps between resumable checkpoints")
+    log_every: int = Field(1, gt=0, description="optimizer steps between loss-curve rows")
+
+
+class ImageSettings(_Section):
+    min_pixels: int = Field(QWEN_MIN_PIXELS, gt=0)
+    max_pixels: int = Field(QWEN_MAX_PIXELS, gt=0, description="bounds the image tokens per example")
+
+
+class TrainConfig(_Section):
+    model: str = Field(description="base model: hub id or local directory")
+    data: Path = Field(description="SFT examples (JSONL) from `groundex finetune build-data`")
+    output_dir: Path = Field(Path("runs/finetune/groundex-lora"), description="checkpoints, loss curve, adapter/")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+
+
+def load_train_config(path: Path) -> TrainConfig:
+    """Read a training TOML file; relative paths in it are relative to the file's folder."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise GroundexError(f"training config {path} does not exist") from error
+    except tomllib.TOMLDecodeError as error:
+        raise GroundexError(f"training config {path} is not valid TOML: {error}") from error
+    for key in ("data", "output_dir"):
+        if key in document and not Path(document[key]).is_absolute():
+            document[key] = str(path.parent / document[key])
+    try:
+        return TrainConfig.model_validate(document)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False))
+        raise GroundexError(f"invalid training config {path}: {problems}") from error

@@ -1,0 +1,69 @@
+"""Checking a trained adapter against what vLLM serves, and saying how to serve it.
+
+vLLM loads a PEFT LoRA directory unchanged (``--lora-modules NAME=DIR``) when: the adapter is plain LoRA (no
+DoRA, no bias terms, no ``modules_to_save``), its rank is at most the server's ``--max-lora-rank`` (one of
+vLLM's supported ranks), and it targets the language model's linear layers (vLLM does not apply LoRA to the
+vision tower of Qwen-VL models).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from groundex.agent.errors import GroundexError
+from groundex.prompts import chat_template_path
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+LANGUAGE_MODEL_MODULES = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+
+
+@dataclass(frozen=True)
+class AdapterReport:
+    adapter_dir: Path
+    base_model: str
+    rank: int
+    alpha: int
+    target_modules: tuple[str, ...]
+    problems: tuple[str, ...]
+    serve_command: str
+
+    @property
+    def servable(self) -> bool:
+        return not self.problems
+
+
+def check_adapter(adapter_dir: Path, max_lora_rank: int = 64, name: str = "groundex") -> AdapterReport:
+    config_path = adapter_dir / "adapter_config.json"
+    if not config_path.is_file():
+        raise GroundexError(f"{adapter_dir} is not a PEFT adapter (no adapter_config.json)")
+    config = json.loads(config_path.read_text())
+    rank, alpha = int(config.get("r", 0)), int(config.get("lora_alpha", 0))
+    targets = config.get("target_modules") or []
+    targets = (targets,) if isinstance(targets, str) else tuple(sorted(targets))
+    problems = []
+    if config.get("peft_type") != "LORA":
+        problems.append(f"peft_type is {config.get('peft_type')!r}; vLLM serves LoRA adapters only")
+    if config.get("use_dora"):
+        problems.append("DoRA adapters are not served by vLLM: train with use_dora = false")
+    if config.get("bias", "none") != "none":
+        problems.append(f"bias = {config.get('bias')!r}: vLLM ignores LoRA bias terms; train with bias = \"none\"")
+    if config.get("modules_to_save"):
+        problems.append(f"modules_to_save {config['modules_to_save']} (fully trained layers) are not served by vLLM")
+    if max_lora_rank not in VLLM_LORA_RANKS:
+        problems.append(f"--max-lora-rank {max_lora_rank} is not one vLLM accepts ({', '.join(map(str, VLLM_LORA_RANKS))})")
+    if rank > max_lora_rank:
+        problems.append(f"rank {rank} exceeds --max-lora-rank {max_lora_rank}")
+    outside = [t for t in targets if t.split(".")[-1] not in LANGUAGE_MODEL_MODULES]
+    if outside:
+        problems.append(f"target modules {outside} are not language-model linear layers; vLLM applies LoRA to "
+                        f"{', '.join(sorted(LANGUAGE_MODEL_MODULES))} only")
+    if not any((adapter_dir / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
+        problems.append("no adapter weights (adapter_model.safetensors) in the folder")
+    base = str(config.get("base_model_name_or_path") or "<base model>")
+    serve_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), max_lora_rank)
+    command = (f"vllm serve {base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
+               f"--max-lora-rank {serve_rank} --enable-auto-tool-choice --tool-call-parser hermes "
+               f"--chat-template {chat_template_path()}")
+    return AdapterReport(adapter_dir, base, rank, alpha, targets, tuple(problems), command)

@@ -1,0 +1,243 @@
+"""LoRA fine-tuning of the planner with PEFT, run through accelerate.
+
+- Model families: Qwen2-VL / Qwen2.5-VL (``AutoModelForImageTextToText``, images bounded by min/max pixels) and
+  text-only causal LMs (``AutoModelForCausalLM``); inputs come from ``agent.backends.inputs.ChatEncoder``, the
+  encoder the planner uses at inference.
+- Loss on assistant tokens only. The LM head is computed only at the positions whose next token carries loss
+  (``logits_to_keep``), which saves most of the vocabulary projection on long prompts.
+- bf16 where the GPU supports it, gradient checkpointing, gradient accumulation, linear warm-up and decay.
+- Resumable: every ``save_every`` steps ``output_dir/checkpoint/`` holds the adapter weights, optimizer,
+  scheduler and position; running the same command again continues from there. Only adapter weights are
+  saved, never the base model.
+- Writes ``loss.csv`` (step, epoch, loss, learning_rate, elapsed_s), ``loss.png`` and the final ``adapter/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image
+
+from groundex.agent.backends.coordinates import family_from_model_type
+from groundex.agent.backends.inputs import IGNORE_INDEX, ChatEncoder, TrainingEncoding
+from groundex.agent.errors import GroundexError
+from groundex.finetune.config import TrainConfig
+from groundex.finetune.data import SftExample, read_examples
+from groundex.tools.images import load_image
+
+CHECKPOINT = "checkpoint"
+ADAPTER = "adapter"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    adapter_dir: Path
+    steps: int
+    losses: tuple[float, ...]  # one per optimizer step of this run (resumed steps excluded)
+    skipped_too_long: int
+
+
+def encode_example(encoder: ChatEncoder, example: SftExample) -> TrainingEncoding:
+    images: list[Image.Image] = [] if example.text_only else [load_image(Path(p)) for p in example.images]
+    return encoder.encode_for_training(list(example.messages), images, list(example.tools))
+
+
+def collate(encodings: list[TrainingEncoding], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch; image tensors (patches of all images) are concatenated, as Qwen-VL expects."""
+    length = max(e.length for e in encodings)
+
+    def pad(tensor: torch.Tensor, value: int) -> torch.Tensor:
+        return torch.nn.functional.pad(tensor, (0, length - tensor.shape[1]), value=value)
+
+    batch = {
+        "input_ids": torch.cat([pad(e.inputs["input_ids"], pad_id) for e in encodings]),
+        "attention_mask": torch.cat([pad(e.inputs["attention_mask"], 0) for e in encodings]),
+        "labels": torch.cat([pad(e.labels, IGNORE_INDEX) for e in encodings]),
+    }
+    if any("pixel_values" in e.inputs for e in encodings):
+        batch["mm_token_type_ids"] = torch.cat([pad(e.inputs.get("mm_token_type_ids", torch.zeros_like(e.inputs["input_ids"])), 0)
+                                                for e in encodings])
+        batch["pixel_values"] = torch.cat([e.inputs["pixel_values"] for e in encodings if "pixel_values" in e.inputs])
+        batch["image_grid_thw"] = torch.cat([e.inputs["image_grid_thw"] for e in encodings if "image_grid_thw" in e.inputs])
+    return batch
+
+
+def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over assistant tokens, computing logits only where they are needed."""
+    labels = batch["labels"]
+    targets = labels[:, 1:]
+    positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
+    if positions.numel() == 0:
+        raise GroundexError("a training batch has no assistant tokens")
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, logits_to_keep=positions).logits
+    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                             targets[:, positions].reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def _use_bf16(precision: str) -> bool:
+    supported = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision == "bf16" and not supported:
+        raise GroundexError("precision = \"bf16\" needs a GPU with bf16 support; use \"auto\" or \"fp32\"")
+    return precision == "bf16" or (precision == "auto" and supported)
+
+
+def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEncoder]:
+    """The base model with a fresh LoRA adapter, and the encoder of its family."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+
+    try:
+        family = family_from_model_type(AutoConfig.from_pretrained(config.model).model_type)
+    except OSError as error:
+        raise GroundexError(f"base model {config.model!r} cannot be loaded: {str(error).splitlines()[0]}") from error
+    auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
+    model = auto_class.from_pretrained(config.model, dtype=torch.bfloat16 if bf16 else torch.float32)
+    if config.training.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    lora = LoraConfig(r=config.lora.rank, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                      target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    encoder = ChatEncoder.load(config.model, family, config.images.min_pixels, config.images.max_pixels)
+    return model, encoder
+
+
+def _epoch_order(count: int, seed: int, epoch: int) -> list[int]:
+    order = list(range(count))
+    random.Random(f"{seed}:{epoch}").shuffle(order)
+    return order
+
+
+def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any, position: dict[str, int]) -> None:
+    staging = directory.with_name(directory.name + ".tmp")
+    staging.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(staging / ADAPTER)
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, staging / "optimizer.pt")
+    (staging / "position.json").write_text(json.dumps(position))
+    if directory.exists():
+        import shutil
+
+        shutil.rmtree(directory)
+    staging.rename(directory)  # a crash mid-save leaves the previous checkpoint intact
+
+
+def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, int]:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(directory / ADAPTER / "adapter_model.safetensors"))
+    state = torch.load(directory / "optimizer.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return json.loads((directory / "position.json").read_text())
+
+
+def write_loss_plot(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], linewidth=1.2)
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("training loss (assistant tokens)")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=120)
+    plt.close(figure)
+
+
+def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step."""
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
+    settings = config.training
+    torch.manual_seed(settings.seed)
+    examples = read_examples(config.data)
+    bf16 = _use_bf16(settings.precision)
+    model, encoder = load_trainable_model(config, bf16)
+    accelerator = Accelerator(gradient_accumulation_steps=settings.gradient_accumulation,
+                              mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+    batches_per_epoch = math.ceil(len(examples) / settings.batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / settings.gradient_accumulation)
+    total_steps = settings.max_steps or steps_per_epoch * settings.epochs
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    output = config.output_dir
+    output.mkdir(parents=True, exist_ok=True)
+    position = {"step": 0, "epoch": 0, "batch": 0}
+    if (output / CHECKPOINT / "position.json").is_file():
+        position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
+    loss_csv = output / "loss.csv"
+    if position["step"] == 0 or not loss_csv.is_file():
+        loss_csv.write_text("step,epoch,loss,learning_rate,elapsed_s\n")
+    else:  # keep the rows up to the checkpoint: steps after it are redone
+        rows = loss_csv.read_text().splitlines()
+        loss_csv.write_text("\n".join([rows[0], *[r for r in rows[1:] if int(r.split(",")[0]) <= position["step"]]]) + "\n")
+
+    model.train()
+    pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else encoder.tokenizer.eos_token_id
+    step, losses, skipped, started = position["step"], [], 0, time.monotonic()
+    micro_losses: list[float] = []
+    for epoch in range(position["epoch"], math.ceil(total_steps / steps_per_epoch) + 1):
+        if step >= total_steps:
+            break
+        order = _epoch_order(len(examples), settings.seed, epoch)
+        first_batch = position["batch"] if epoch == position["epoch"] else 0
+        for batch_index in range(first_batch, batches_per_epoch):
+            if step >= total_steps:
+                break
+            chosen = [examples[i] for i in order[batch_index * settings.batch_size:(batch_index + 1) * settings.batch_size]]
+            encodings = [encode_example(encoder, example) for example in chosen]
+            kept = [e for e in encodings if e.length <= settings.max_length]
+            skipped += len(encodings) - len(kept)
+            if not kept:
+                continue
+            batch = {k: v.to(accelerator.device) for k, v in collate(kept, pad_id).items()}
+            with accelerator.accumulate(model):
+                loss = assistant_loss(model, batch)
+                accelerator.backward(loss)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            micro_losses.append(float(loss.detach()))
+            if not accelerator.sync_gradients:
+                continue
+            step += 1
+            step_loss = sum(micro_losses) / len(micro_losses)
+            micro_losses = []
+            losses.append(step_loss)
+            if step % settings.log_every == 0 or step == total_steps:
+                with loss_csv.open("a") as handle:
+                    handle.write(f"{step},{epoch},{step_loss:.6f},{scheduler.get_last_lr()[0]:.3e},"
+                                 f"{time.monotonic() - started:.1f}\n")
+            if on_step:
+                on_step(step, total_steps, step_loss)
+            if step % settings.save_every == 0:
+                next_position = {"step": step, "epoch": epoch, "batch": batch_index + 1}
+                if batch_index + 1 == batches_per_epoch:
+                    next_position = {"step": step, "epoch": epoch + 1, "batch": 0}
+                _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler, next_position)
+
+    adapter_dir = output / ADAPTER
+    accelerator.unwrap_model(model).save_pretrained(adapter_dir)
+    (adapter_dir / "groundex_training.json").write_text(config.model_dump_json(indent=2))
+    if loss_csv.read_text().count("\n") > 1:
+        write_loss_plot(loss_csv, output / "loss.png")
+    return TrainResult(adapter_dir, step, tuple(losses), skipped)

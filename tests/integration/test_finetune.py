@@ -1,0 +1,173 @@
+"""Fine-tuning end to end on CPU with a tiny random Qwen2-VL: data, labels, training, adapter, export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from langchain_core.messages import ToolCall
+from PIL import Image
+
+from groundex.agent.backends.inputs import IGNORE_INDEX, ChatEncoder
+from groundex.agent.backends.transformers_backend import TransformersPlanner
+from groundex.agent.contract import read_planner_answer
+from groundex.agent.type_presets import load_preset
+from groundex.agent.validation import validate_entities
+from groundex.eval.datasets import load_split
+from groundex.finetune.config import TrainConfig
+from groundex.finetune.data import build_examples, read_examples, write_examples
+from groundex.finetune.descriptions import TemplateDescriptions
+from groundex.finetune.export import check_adapter
+from groundex.finetune.schema_sampling import RandomisationConfig, SchemaSampler
+from groundex.finetune.train import ADAPTER, CHECKPOINT, encode_example, train
+
+GMNER = load_preset("gmner")
+
+
+def fixed_sampler() -> SchemaSampler:
+    return SchemaSampler(GMNER, RandomisationConfig(enabled=False), seed=0)
+
+
+@pytest.fixture()
+def mini_with_images(mini_gmner, tmp_path) -> list:
+    """The shipped four-post example, with images of the sizes its box files state."""
+    sizes = {"ex1": (640, 480), "ex2": (800, 600), "ex3": (500, 500), "ex4": (320, 240)}
+    for post_id, size in sizes.items():
+        Image.effect_noise(size, 40).convert("RGB").save(tmp_path / f"{post_id}.jpg")
+    return load_split("twitter-gmner", mini_gmner, "dev", image_dir=tmp_path)
+
+
+def examples_to(path: Path, posts, multimodal: bool = True) -> Path:
+    write_examples(path, build_examples(posts, fixed_sampler(), TemplateDescriptions(), multimodal))
+    return path
+
+
+def read_back(example, types=GMNER):
+    """What the agent's parser reads from an example's first assistant turn, and the tool results."""
+    assistant = example.messages[2]
+    calls = [ToolCall(name=c["function"]["name"], args=c["function"]["arguments"], id=c["id"], type="tool_call")
+             for c in assistant["tool_calls"]]
+    answer = read_planner_answer(assistant["content"], calls)
+    results = {m["tool_call_id"]: json.loads(m["content"]) for m in example.messages if m["role"] == "tool"}
+    return answer, results
+
+
+def test_build_data_round_trips_every_train_post_to_its_gold(shared_data, tmp_path):
+    posts = load_split("twitter-gmner", shared_data, "train")
+    examples = read_examples(examples_to(tmp_path / "sft.jsonl", posts, multimodal=False))
+    assert len(examples) == len(posts) == 7000 and all(e.text_only for e in examples)
+    for annotated, example in zip(posts, examples):
+        answer, results = read_back(example)
+        candidates, warnings = validate_entities(answer.entities, annotated.post, GMNER)
+        assert warnings == [] and answer.problems == ()
+        assert [(c.entity.span, c.entity.type, c.call_id is not None) for c in candidates] == [
+            (g.entity.span, g.entity.type, g.groundable) for g in annotated.gold]
+        for candidate, gold in zip(candidates, annotated.gold):
+            if candidate.call_id:
+                assert results[candidate.call_id]["box"] == gold.boxes[0].as_list()
+
+
+def test_randomised_examples_still_read_back_under_the_shown_names(shared_data, tmp_path):
+    posts = load_split("twitter-gmner", shared_data, "dev")[:300]
+    sampler = SchemaSampler(GMNER, RandomisationConfig(), seed=5)
+    for annotated, example in zip(posts, build_examples(posts, sampler, TemplateDescriptions(), False)):
+        shown = sampler.sample(annotated.post.id, {g.entity.type for g in annotated.gold}).schema
+        answer, _ = read_back(example)
+        candidates, warnings = validate_entities(answer.entities, annotated.post, shown)
+        inverse = {shown_name: gold_name for gold_name, shown_name in example.type_names.items()}
+        expected = [(g.entity.span, g.entity.type) for g in annotated.gold if g.entity.type in example.type_names]
+        assert warnings == [] and [(c.entity.span, inverse[c.entity.type]) for c in candidates] == expected
+
+
+def test_the_label_mask_covers_exactly_the_assistant_turns(tiny_qwen2_vl, mini_with_images, tmp_path):
+    example = read_examples(examples_to(tmp_path / "sft.jsonl", mini_with_images))[1]  # ex2: calls + final answer
+    assert not example.text_only and len([m for m in example.messages if m["role"] == "assistant"]) == 2
+    encoder = ChatEncoder.load(str(tiny_qwen2_vl), "qwen2-vl", 56 * 56, 112 * 112)
+    encoding = encode_example(encoder, example)
+    labelled = encoding.labels[0] != IGNORE_INDEX
+    text = encoder.tokenizer.decode(encoding.inputs["input_ids"][0][labelled])
+    expected = ""
+    for message in example.messages:
+        if message["role"] == "assistant":
+            rendered = message["content"]
+            for call in message["tool_calls"]:
+                rendered += ("\n" if rendered else "") + "<tool_call>\n" + json.dumps(
+                    {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}) + "\n</tool_call>"
+            expected += rendered + "<|im_end|>"
+    assert text == expected
+    assert int((encoding.inputs["mm_token_type_ids"] == 1).sum()) > 0 and not labelled[encoding.inputs["mm_token_type_ids"][0] == 1].any()
+
+
+def tiny_train_config(model: Path, data: Path, output: Path, **training) -> TrainConfig:
+    settings = {"learning_rate": 1e-2, "epochs": 1, "max_steps": 30, "batch_size": 2, "gradient_accumulation": 1,
+                "warmup_ratio": 0.0, "gradient_checkpointing": False, "save_every": 10, "max_length": 4096, **training}
+    return TrainConfig(model=str(model), data=data, output_dir=output,
+                       lora={"rank": 16, "alpha": 32, "dropout": 0.0},  # the default targets: all LM projections
+                       training=settings, images={"min_pixels": 56 * 56, "max_pixels": 112 * 112})
+
+
+@pytest.mark.slow
+def test_overfitting_four_examples_halves_the_loss_and_the_adapter_reloads_exactly(tiny_qwen2_vl, mini_with_images, tmp_path):
+    data = examples_to(tmp_path / "sft.jsonl", mini_with_images)
+    config = tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run")
+    result = train(config)
+    assert result.steps == 30 and len(result.losses) == 30
+    first, last = sum(result.losses[:3]) / 3, sum(result.losses[-3:]) / 3
+    assert last <= first / 2, (first, last)
+    rows = (tmp_path / "run" / "loss.csv").read_text().splitlines()
+    assert rows[0] == "step,epoch,loss,learning_rate,elapsed_s" and len(rows) == 31
+    assert (tmp_path / "run" / "loss.png").stat().st_size > 0
+
+    # The saved adapter, loaded by the planner backend, reproduces the trained model's logits.
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    example = read_examples(data)[0]
+    encoder = ChatEncoder.load(str(tiny_qwen2_vl), "qwen2-vl", 56 * 56, 112 * 112)
+    inputs = encode_example(encoder, example).inputs
+    reference = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl), result.adapter_dir).eval()
+    planner = TransformersPlanner(model_id=str(tiny_qwen2_vl), adapter=str(result.adapter_dir),
+                                  min_pixels=56 * 56, max_pixels=112 * 112)
+    with torch.inference_mode():
+        assert torch.equal(reference(**inputs).logits, planner._loaded.model(**inputs).logits)
+        base = AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl).eval()(**inputs).logits
+    assert not torch.allclose(base, reference(**inputs).logits)
+    assert check_adapter(result.adapter_dir).servable
+
+
+@pytest.mark.slow
+def test_training_resumes_from_its_checkpoint(tiny_qwen2_vl, mini_with_images, tmp_path):
+    data = examples_to(tmp_path / "sft.jsonl", mini_with_images)
+    first = train(tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=10, save_every=5))
+    assert first.steps == 10 and (tmp_path / "run" / CHECKPOINT / "position.json").is_file()
+    resumed = train(tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=14, save_every=5))
+    assert resumed.steps == 14 and len(resumed.losses) == 4  # only steps 11-14 were run again
+    steps = [int(row.split(",")[0]) for row in (tmp_path / "run" / "loss.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 15))
+    assert (tmp_path / "run" / ADAPTER / "adapter_config.json").is_file()
+
+
+def test_export_flags_what_vllm_cannot_serve(tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    config = {"peft_type": "LORA", "r": 128, "lora_alpha": 256, "target_modules": ["q_proj", "visual.blocks.0.attn.qkv"],
+              "bias": "none", "base_model_name_or_path": "Qwen/Qwen2.5-VL-7B-Instruct", "use_dora": True}
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    report = check_adapter(adapter, max_lora_rank=64)
+    assert not report.servable
+    assert any("rank 128 exceeds" in p for p in report.problems)
+    assert any("DoRA" in p for p in report.problems)
+    assert any("visual.blocks.0.attn.qkv" in p for p in report.problems)
+    assert "--max-lora-rank 128" in report.serve_command and "--lora-modules groundex=" in report.serve_command
+
+
+def test_build_data_without_images_says_what_to_do(mini_gmner, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "groundex.agent.cli", "finetune", "build-data", "--data",
+                             str(mini_gmner), "--split", "dev", "--out", str(tmp_path / "x.jsonl")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no --image-dir" in result.stderr and "--text-only" in result.stderr

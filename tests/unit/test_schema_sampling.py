@@ -1,0 +1,60 @@
+"""Schema randomisation is seeded, keeps the targets correct, and never shows a held-out type."""
+
+from __future__ import annotations
+
+from groundex.agent.type_presets import load_preset
+from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, RandomisationConfig, SchemaSampler
+
+GMNER, FINE = load_preset("gmner"), load_preset("fmnerg")
+NEGATIVE_BASE = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in FINE}
+
+
+def sampler(seed: int = 0, **config) -> SchemaSampler:
+    return SchemaSampler(GMNER, RandomisationConfig(**config), seed, negatives=FINE, negative_base=NEGATIVE_BASE)
+
+
+def test_the_same_seed_gives_the_same_schemas_and_another_seed_others():
+    first = [sampler(7).sample(f"p{i}", {"PER"}) for i in range(50)]
+    again = [sampler(7).sample(f"p{i}", {"PER"}) for i in range(50)]
+    other = [sampler(8).sample(f"p{i}", {"PER"}) for i in range(50)]
+    assert first == again and first != other
+
+
+def test_held_out_types_never_appear_under_any_name():
+    held = ["athlete", "city", "person", "LOC"]  # a fine type, an alias and a base type
+    s = sampler(1, held_out_types=held, max_negative_types=5, rename_probability=1.0)
+    for index in range(500):
+        sampled = s.sample(f"p{index}", {"PER", "ORG"})
+        assert not set(sampled.schema.names) & set(held)
+        assert "LOC" not in sampled.names  # a held-out base type is dropped, with its entities
+
+
+def test_negative_types_only_come_from_base_types_absent_from_the_post():
+    s = sampler(2, max_negative_types=4, subset_probability=0.0, rename_probability=0.0, held_out_types=[])
+    for index in range(300):
+        sampled = s.sample(f"p{index}", {"PER", "LOC"})
+        extras = [name for name in sampled.schema.names if name not in GMNER]
+        assert all(NEGATIVE_BASE[name] in ("ORG", "OTHER") for name in extras)
+
+
+def test_renames_subsets_and_dropout_all_happen_and_names_map_back():
+    s = sampler(3, rename_probability=0.5, subset_probability=0.5, description_dropout=0.5)
+    samples = [s.sample(f"p{index}", {"PER"}) for index in range(300)]
+    assert any(sampled.names.get("PER") in ("person", "human", "people") for sampled in samples)
+    assert any(len(sampled.names) < 4 for sampled in samples)
+    assert any(t.description == "" for sampled in samples for t in sampled.schema)
+    for sampled in samples:
+        assert all(shown in sampled.schema for shown in sampled.names.values())
+
+
+def test_disabled_randomisation_shows_the_dataset_schema():
+    sampled = sampler(enabled=False).sample("p", {"PER"})
+    assert sampled.schema.names == GMNER.names and sampled.names == {n: n for n in GMNER.names}
+
+
+def test_the_shipped_gpu_recipe_is_a_valid_training_config(repo_root):
+    from groundex.finetune.config import load_train_config
+
+    config = load_train_config(repo_root / "finetune" / "recipes" / "qwen2.5-vl-7b.toml")
+    assert config.model == "Qwen/Qwen2.5-VL-7B-Instruct" and config.lora.rank == 16
+    assert config.images.max_pixels == 1024 * 28 * 28 and config.data.name == "gmner-train.jsonl"
