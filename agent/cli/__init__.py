@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from groundex.agent.cli import config_commands, data_commands, extract_command, finetune_commands
+from groundex.agent.cli import config_commands, data_commands, eval_commands, extract_command, finetune_commands
 
 app = typer.Typer(
     name="groundex",
@@ -16,6 +16,7 @@ extract_command.register(app)
 data_commands.register(app)
 config_commands.register(app)
 finetune_commands.register(app)
+eval_commands.register(app)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 from groundex.agent.errors import GroundexError
 from groundex.agent.schema import AnnotatedPost
+from groundex.eval.datasets.smner import read_twitter_smner
 from groundex.eval.datasets.twitter import read_twitter_fmnerg, read_twitter_gmner
 
 
@@ -28,6 +29,7 @@ class DatasetSpec:
 DATASETS: dict[str, DatasetSpec] = {
     "twitter-gmner": DatasetSpec("twitter-gmner", "twitter-gmner-v2", "gmner", read_twitter_gmner),
     "twitter-fmnerg": DatasetSpec("twitter-fmnerg", "twitter-fmnerg", "fmnerg", read_twitter_fmnerg),
+    "twitter-smner": DatasetSpec("twitter-smner", "twitter-smner", "gmner", read_twitter_smner),
 }
 
 

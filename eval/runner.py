@@ -1,0 +1,107 @@
+"""Running a benchmark split through the extractor: resumable, concurrent, one flushed line per post.
+
+``predictions.jsonl`` is append-only. Each finished post is written as one whole line, flushed and fsynced, so
+a run killed at any moment (even ``kill -9``) loses only the posts in flight. On start, an unterminated last
+line (a write cut off mid-way) is cut away, and the posts already in the file are skipped. Posts are never
+written twice: a post id is written only when not yet in the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+from groundex.agent.records import encode_prediction
+from groundex.agent.schema import AnnotatedPost, Post, Prediction, TypeSchema
+from groundex.agent.state import ExtractionOptions
+from groundex.eval.predictions import read_predictions
+from groundex.tools.images import ImageLoadError
+
+
+class AsyncExtractor(Protocol):
+    async def aextract(self, post: Post, types: TypeSchema, options: ExtractionOptions = ...): ...
+
+
+def repair_tail(path: Path) -> int:
+    """Cut an unterminated last line from ``path``; returns the number of bytes removed."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with path.open("r+b") as handle:
+        handle.truncate(keep)
+    return len(data) - keep
+
+
+class PredictionLog:
+    """The run's predictions file: what is done, and appending whole lines."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.repaired_bytes = repair_tail(path)
+        self.existing: list[Prediction] = read_predictions(path) if path.is_file() else []
+        self.done = {prediction.post_id for prediction in self.existing}
+        self._handle = path.open("a", encoding="utf-8")
+
+    def append(self, prediction: Prediction) -> None:
+        if prediction.post_id in self.done:
+            return
+        self._handle.write(json.dumps(encode_prediction(prediction), ensure_ascii=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self.done.add(prediction.post_id)
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What a run did: posts run now, posts found done, posts run text-only, warnings raised."""
+
+    ran: int
+    already_done: int
+    text_only: int
+    warnings: int
+
+
+async def run_posts(
+    posts: Sequence[AnnotatedPost], extractor: AsyncExtractor, types: TypeSchema, log: PredictionLog,
+    concurrency: int, masks: bool = False,
+    on_done: Callable[[AnnotatedPost, Prediction, tuple[str, ...]], None] | None = None,
+) -> RunStats:
+    """Extract every post not yet in ``log``, at most ``concurrency`` at a time, writing each as it finishes.
+
+    A post without an image runs text-only (no locate tools); ``on_done`` sees every finished post.
+    """
+    pending = [a for a in posts if a.post.id not in log.done]
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+    warnings = text_only = 0
+
+    async def one(annotated: AnnotatedPost) -> None:
+        nonlocal warnings, text_only
+        has_image = annotated.post.image_path is not None
+        options = ExtractionOptions(boxes=has_image, masks=masks and has_image)
+        async with semaphore:
+            try:
+                result = await extractor.aextract(annotated.post, types, options)
+                notes = result.warnings
+            except ImageLoadError as error:  # this post's image is bad: run it on its text, say so
+                has_image = False
+                result = await extractor.aextract(replace(annotated.post, image_path=None), types, ExtractionOptions(boxes=False))
+                notes = (f"post {annotated.post.id}: {error}; ran text-only", *result.warnings)
+        log.append(replace(result.prediction, post_id=annotated.post.id))
+        warnings += len(notes)
+        text_only += not has_image
+        if on_done:
+            on_done(annotated, result.prediction, notes)
+
+    await asyncio.gather(*(one(annotated) for annotated in pending))
+    return RunStats(len(pending), len(posts) - len(pending), text_only, warnings)
