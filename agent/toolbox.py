@@ -14,6 +14,7 @@ from PIL import Image
 from groundex.agent.backends.registry import build_planner
 from groundex.agent.config import Profile, ToolSettings
 from groundex.agent.schema import Entity
+from groundex.agent.type_presets import person_type_names
 from groundex.prompts import render_prompt
 from groundex.tools.base import EntailmentTool, GroundingTool, SegmentationTool, ToolSetupError
 from groundex.tools.entailment import ENTAILMENT_BACKENDS
@@ -59,7 +60,8 @@ def _build(registry: dict[str, Callable[..., Any]], kind: str, settings: ToolSet
         raise ToolSetupError(f"unknown {kind} backend {settings.backend!r}; backends: {', '.join(registry)}")
     answerer = planner if getattr(planner, "multimodal", False) else None
     return registry[settings.backend](model=settings.model, checkpoint=settings.checkpoint,
-                                      threshold=settings.threshold, answerer=answerer, question_for=question_for)
+                                      threshold=settings.threshold, answerer=answerer, question_for=question_for,
+                                      is_person=person_type_names().__contains__)
 
 
 def build_toolbox(profile: Profile, planner: BaseChatModel | None = None) -> Toolbox:

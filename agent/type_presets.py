@@ -104,3 +104,13 @@ def load_type_schema(spec: str) -> TypeSchema:
                 raise TypeSchemaError(f"type file {path} is not valid TOML: {error}") from error
         return _schema_from_lines(text, str(path))
     return _schema_from_lines(spec.replace(",", "\n"), "command-line types")
+
+
+def person_type_names() -> frozenset[str]:
+    """Every preset type that denotes people: PER, person, and the FMNERG person group's fine types."""
+    names = set()
+    for preset in PRESET_NAMES:
+        for entity_type in load_preset(preset):
+            if entity_type.name in ("PER", "person") or entity_type.group == "person":
+                names.add(entity_type.name)
+    return frozenset(names)

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from groundex.agent.schema import Entity
+from groundex.tools.classic import build_detector_entailment
 from groundex.tools.base import EntailmentTool, ToolSetupError, Visibility, VisualQuestionAnswerer
 from groundex.tools.loading import load_pretrained
 
@@ -69,4 +70,4 @@ def _build_clip(*, model: str | None = None, threshold: float | None = None, **_
     return ClipEntailment(model, 0.5 if threshold is None else threshold)
 
 
-ENTAILMENT_BACKENDS: dict[str, Callable[..., EntailmentTool]] = {"mllm": _build_mllm, "clip": _build_clip}
+ENTAILMENT_BACKENDS: dict[str, Callable[..., EntailmentTool]] = {"mllm": _build_mllm, "clip": _build_clip, "detector": build_detector_entailment}

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from groundex.agent.schema import Box, Entity, ImageSize, SchemaError
+from groundex.tools.classic import build_person_grounding
 from groundex.tools.base import Grounding, GroundingTool, ToolSetupError, VisualQuestionAnswerer
 from groundex.tools.loading import load_pretrained
 
@@ -80,4 +81,4 @@ def _build_detector(*, model: str | None = None, threshold: float | None = None,
     return DetectorGrounding(model, 0.1 if threshold is None else threshold)
 
 
-GROUNDING_BACKENDS: dict[str, Callable[..., GroundingTool]] = {"mllm": _build_mllm, "detector": _build_detector}
+GROUNDING_BACKENDS: dict[str, Callable[..., GroundingTool]] = {"mllm": _build_mllm, "detector": _build_detector, "opencv-person": build_person_grounding}

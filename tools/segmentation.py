@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from groundex.agent.schema import Box, Mask
+from groundex.tools.classic import build_grabcut
 from groundex.tools.base import SegmentationTool, ToolSetupError
 from groundex.tools.loading import cached, load_pretrained
 from groundex.tools.sam_predictor import box_predictor, segment_anything_builders
@@ -106,4 +107,4 @@ def _build_hf_sam(*, model: str | None = None, **_: Any) -> SegmentationTool:
     return HfSamSegmenter(model or "facebook/sam-vit-base")
 
 
-SEGMENTATION_BACKENDS: dict[str, Callable[..., SegmentationTool]] = {"sam": _build_sam, "hf-sam": _build_hf_sam}
+SEGMENTATION_BACKENDS: dict[str, Callable[..., SegmentationTool]] = {"sam": _build_sam, "hf-sam": _build_hf_sam, "grabcut": build_grabcut}
