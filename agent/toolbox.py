@@ -64,9 +64,10 @@ def _build(registry: dict[str, Callable[..., Any]], kind: str, settings: ToolSet
                                       is_person=person_type_names().__contains__)
 
 
-def build_toolbox(profile: Profile, planner: BaseChatModel | None = None) -> Toolbox:
+def build_toolbox(profile: Profile, planner: BaseChatModel | None = None, cache_dir: Path | None = None) -> Toolbox:
     """The profile's planner (or the one given, e.g. a scripted model in tests) and its tools."""
-    planner = planner if planner is not None else build_planner(profile.planner)
+    if planner is None:
+        planner = build_planner(profile.planner, cache_dir) if cache_dir else build_planner(profile.planner)
     return Toolbox(
         planner=planner,
         entailment=_build(ENTAILMENT_BACKENDS, "entailment", profile.entailment, planner, entailment_question),

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from langchain_core.language_models import BaseChatModel
 
 from groundex.agent.backends.coordinates import family_from_name
+from groundex.agent.backends.packaged_models import resolve_model
 from groundex.agent.config import PlannerSettings
 from groundex.tools.base import ToolSetupError
 
 
-def _transformers(settings: PlannerSettings) -> BaseChatModel:
+def _transformers(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
     from groundex.agent.backends.transformers_backend import TransformersPlanner
 
-    return TransformersPlanner(model_id=settings.model, adapter=settings.adapter, max_new_tokens=settings.max_new_tokens,
+    return TransformersPlanner(model_id=resolve_model(settings.model, cache_dir), adapter=settings.adapter, max_new_tokens=settings.max_new_tokens,
                                temperature=settings.temperature, min_pixels=settings.min_pixels,
                                max_pixels=settings.max_pixels)
 
 
-def _vllm_server(settings: PlannerSettings) -> BaseChatModel:
+def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
     from groundex.agent.backends.vllm_server import VllmServerPlanner
 
     if not settings.base_url:
@@ -32,20 +34,21 @@ def _vllm_server(settings: PlannerSettings) -> BaseChatModel:
                              max_pixels=settings.max_pixels)
 
 
-def _vllm_offline(settings: PlannerSettings) -> BaseChatModel:
+def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
     from groundex.agent.backends.vllm_offline import VllmOfflinePlanner
 
     family = family_from_name(settings.model) if settings.family == "auto" else settings.family
-    return VllmOfflinePlanner(model_id=settings.model, adapter=settings.adapter, model_family=family,
+    return VllmOfflinePlanner(model_id=resolve_model(settings.model, cache_dir), adapter=settings.adapter, model_family=family,
                               max_new_tokens=settings.max_new_tokens, temperature=settings.temperature)
 
 
-PLANNER_BACKENDS: dict[str, Callable[[PlannerSettings], BaseChatModel]] = {
+PLANNER_BACKENDS: dict[str, Callable[[PlannerSettings, Path], BaseChatModel]] = {
     "transformers": _transformers,
     "vllm-server": _vllm_server,
     "vllm-offline": _vllm_offline,
 }
 
 
-def build_planner(settings: PlannerSettings) -> BaseChatModel:
-    return PLANNER_BACKENDS[settings.backend](settings)
+def build_planner(settings: PlannerSettings, cache_dir: Path = Path("~/.cache/groundex")) -> BaseChatModel:
+    """``cache_dir`` holds models converted from packages (``pypi:...`` model ids)."""
+    return PLANNER_BACKENDS[settings.backend](settings, cache_dir.expanduser())
