@@ -34,9 +34,9 @@ class _Strict(BaseModel):
 class PlannerSettings(_Strict):
     """Which model plans the extraction and how it is reached."""
 
-    backend: Literal["vllm-server", "vllm-offline", "transformers"] = Field(
+    backend: Literal["vllm-server", "vllm-offline", "transformers", "spacy"] = Field(
         description="vllm-server: an OpenAI-compatible vLLM server; vllm-offline: vllm.LLM in process; "
-        "transformers: the model in process (CPU, small models)"
+        "transformers: the model in process (CPU, small models); spacy: the spaCy NER baseline (model = a spaCy package)"
     )
     model: str = Field(description="hub id or local directory of the base model")
     adapter: str | None = Field(

@@ -129,7 +129,8 @@ def _plot_per_type(document: dict[str, Any], path: Path) -> None:
     gmner = document["gmner"].get("per_type", {}) if document["gmner"].get("available") else {}
     figure, axis = plt.subplots(figsize=(max(6, 0.35 * len(names) + 2), 4))
     positions = range(len(names))
-    axis.bar([p - 0.2 for p in positions], [per_type[n]["f1"] for n in names], width=0.4, label="MNER F1")
+    shift = 0.2 if gmner else 0.0  # side by side only when there are GMNER bars to show
+    axis.bar([p - shift for p in positions], [per_type[n]["f1"] for n in names], width=0.4, label="MNER F1")
     if gmner:
         axis.bar([p + 0.2 for p in positions], [gmner.get(n, {}).get("f1", 0.0) for n in names], width=0.4, label="GMNER F1")
     axis.set_xticks(list(positions), names, rotation=60 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")

@@ -42,10 +42,17 @@ def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
                               max_new_tokens=settings.max_new_tokens, temperature=settings.temperature)
 
 
+def _spacy(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+    from groundex.agent.backends.spacy_baseline import SpacyBaselinePlanner
+
+    return SpacyBaselinePlanner(model_name=settings.model)
+
+
 PLANNER_BACKENDS: dict[str, Callable[[PlannerSettings, Path], BaseChatModel]] = {
     "transformers": _transformers,
     "vllm-server": _vllm_server,
     "vllm-offline": _vllm_offline,
+    "spacy": _spacy,
 }
 
 
