@@ -1,4 +1,4 @@
-"""Checkpointers for the graph: SQLite for chat threads (persist across restarts), memory for batch runs.
+"""The checkpointer for chat threads: SQLite, so threads persist across restarts (batch runs use none).
 
 The serializer is told exactly which of our state types it may rebuild from a checkpoint, so loading a
 thread never constructs an arbitrary class named in the database.
@@ -10,7 +10,6 @@ import dataclasses
 import sqlite3
 from pathlib import Path
 
-from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -35,7 +34,3 @@ def sqlite_checkpointer(path: Path) -> SqliteSaver:
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(str(path), check_same_thread=False)
     return SqliteSaver(connection, serde=serializer())
-
-
-def memory_checkpointer() -> InMemorySaver:
-    return InMemorySaver(serde=serializer())

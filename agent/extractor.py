@@ -30,7 +30,7 @@ class Extractor:
 
     @classmethod
     def from_settings(cls, settings: Settings, checkpointer: Any = None) -> "Extractor":
-        return cls(build_toolbox(settings.active, cache_dir=settings.cache_dir), checkpointer)
+        return cls(build_toolbox(settings), checkpointer)
 
     def _config(self, thread_id: str | None) -> dict[str, Any]:
         return {"configurable": {"thread_id": thread_id or uuid.uuid4().hex}}

@@ -12,7 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from PIL import Image
 
 from groundex.agent.backends.registry import build_planner
-from groundex.agent.config import Profile, ToolSettings
+from groundex.agent.config import Settings, ToolSettings
 from groundex.agent.schema import Entity
 from groundex.agent.type_presets import person_type_names
 from groundex.prompts import render_prompt
@@ -55,22 +55,24 @@ class Toolbox:
 
 
 def _build(registry: dict[str, Callable[..., Any]], kind: str, settings: ToolSettings, planner: BaseChatModel,
-           question_for: Callable[[Entity], str] | None) -> Any:
+           question_for: Callable[[Entity], str] | None, is_person: Callable[[str], bool]) -> Any:
     if settings.backend not in registry:
         raise ToolSetupError(f"unknown {kind} backend {settings.backend!r}; backends: {', '.join(registry)}")
     answerer = planner if getattr(planner, "multimodal", False) else None
     return registry[settings.backend](model=settings.model, checkpoint=settings.checkpoint,
                                       threshold=settings.threshold, answerer=answerer, question_for=question_for,
-                                      is_person=person_type_names().__contains__)
+                                      is_person=is_person)
 
 
-def build_toolbox(profile: Profile, planner: BaseChatModel | None = None, cache_dir: Path | None = None) -> Toolbox:
-    """The profile's planner (or the one given, e.g. a scripted model in tests) and its tools."""
-    if planner is None:
-        planner = build_planner(profile.planner, cache_dir) if cache_dir else build_planner(profile.planner)
+def build_toolbox(settings: Settings, planner: BaseChatModel | None = None) -> Toolbox:
+    """The active profile's planner (or the one given, e.g. a scripted model in tests) and its tools."""
+    profile = settings.active
+    planner = planner if planner is not None else build_planner(profile.planner, settings.cache_dir)
+    is_person = person_type_names().__contains__
     return Toolbox(
         planner=planner,
-        entailment=_build(ENTAILMENT_BACKENDS, "entailment", profile.entailment, planner, entailment_question),
-        grounding=_build(GROUNDING_BACKENDS, "grounding", profile.grounding, planner, grounding_question),
-        segmentation_factory=lambda: _build(SEGMENTATION_BACKENDS, "segmentation", profile.segmentation, planner, None),
+        entailment=_build(ENTAILMENT_BACKENDS, "entailment", profile.entailment, planner, entailment_question, is_person),
+        grounding=_build(GROUNDING_BACKENDS, "grounding", profile.grounding, planner, grounding_question, is_person),
+        segmentation_factory=lambda: _build(SEGMENTATION_BACKENDS, "segmentation", profile.segmentation, planner, None,
+                                            is_person),
     )

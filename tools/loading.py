@@ -20,22 +20,19 @@ def load_pretrained(auto_class: Any, model_id: str, purpose: str, **kwargs: Any)
     A missing local directory, or a hub id that cannot be fetched (no network, no local cache), becomes a
     ``ToolSetupError`` naming the id, the purpose and how to provide the weights.
     """
-    key = (f"{auto_class.__module__}.{auto_class.__name__}", model_id)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-    looks_local = model_id.startswith((".", "/", "~")) or Path(model_id).expanduser().exists()
-    if looks_local and not Path(model_id).expanduser().exists():
-        raise ToolSetupError(f"{purpose}: model directory {model_id} does not exist")
-    try:
-        loaded = auto_class.from_pretrained(str(Path(model_id).expanduser()) if looks_local else model_id, **kwargs)
-    except OSError as error:
-        raise ToolSetupError(
-            f"{purpose}: cannot load {model_id!r} ({str(error).splitlines()[0]}). Download it on a machine with "
-            f"network access (e.g. `huggingface-cli download {model_id} --local-dir DIR`) and set the model to DIR"
-        ) from error
-    with _cache_lock:
-        return _cache.setdefault(key, loaded)
+    def load() -> Any:
+        looks_local = model_id.startswith((".", "/", "~")) or Path(model_id).expanduser().exists()
+        if looks_local and not Path(model_id).expanduser().exists():
+            raise ToolSetupError(f"{purpose}: model directory {model_id} does not exist")
+        try:
+            return auto_class.from_pretrained(str(Path(model_id).expanduser()) if looks_local else model_id, **kwargs)
+        except OSError as error:
+            raise ToolSetupError(
+                f"{purpose}: cannot load {model_id!r} ({str(error).splitlines()[0]}). Download it on a machine with "
+                f"network access (e.g. `huggingface-cli download {model_id} --local-dir DIR`) and set the model to DIR"
+            ) from error
+
+    return cached((f"{auto_class.__module__}.{auto_class.__name__}", model_id), load)
 
 
 def cached(key: tuple[str, str], build: Callable[[], T]) -> T:

@@ -43,6 +43,13 @@ def block_image(block: dict[str, Any]) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
 
 
+def png_block(image: Image.Image) -> dict[str, Any]:
+    """A standard image block holding ``image`` as base64 PNG (what HTTP backends send)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return {"type": "image", "base64": base64.b64encode(buffer.getvalue()).decode("ascii"), "mime_type": "image/png"}
+
+
 def inline_images(messages: Sequence[BaseMessage], keep_images: bool) -> list[BaseMessage]:
     """Messages with file images turned into base64 PNG blocks, or dropped when ``keep_images`` is false."""
     converted: list[BaseMessage] = []
@@ -55,10 +62,7 @@ def inline_images(messages: Sequence[BaseMessage], keep_images: bool) -> list[Ba
             if not _is_image(block):
                 blocks.append(block)
             elif keep_images:
-                buffer = io.BytesIO()
-                block_image(block).save(buffer, format="PNG")
-                blocks.append({"type": "image", "base64": base64.b64encode(buffer.getvalue()).decode("ascii"),
-                               "mime_type": "image/png"})
+                blocks.append(png_block(block_image(block)))
         converted.append(message.model_copy(update={"content": blocks}))
     return converted
 

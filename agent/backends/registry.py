@@ -56,6 +56,6 @@ PLANNER_BACKENDS: dict[str, Callable[[PlannerSettings, Path], BaseChatModel]] = 
 }
 
 
-def build_planner(settings: PlannerSettings, cache_dir: Path = Path("~/.cache/groundex")) -> BaseChatModel:
-    """``cache_dir`` holds models converted from packages (``pypi:...`` model ids)."""
+def build_planner(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+    """``cache_dir`` (``Settings.cache_dir``) holds models converted from packages (``pypi:...`` model ids)."""
     return PLANNER_BACKENDS[settings.backend](settings, cache_dir.expanduser())

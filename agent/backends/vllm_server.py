@@ -24,7 +24,7 @@ from pydantic import PrivateAttr
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, model_input_size)
-from groundex.agent.backends.messages import inline_images
+from groundex.agent.backends.messages import inline_images, png_block
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.errors import GroundexError
 from groundex.agent.schema import Box, ImageSize
@@ -114,13 +114,7 @@ class VllmServerPlanner(PlannerChatModel):
 
     # -- the MLLM tools' questions ------------------------------------------------------------------------
     def _question(self, image: Image.Image, question: str) -> list[BaseMessage]:
-        import base64
-        import io
-
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        block = {"type": "image", "base64": base64.b64encode(buffer.getvalue()).decode("ascii"), "mime_type": "image/png"}
-        return [HumanMessage(content=[block, {"type": "text", "text": question}])]
+        return [HumanMessage(content=[png_block(image), {"type": "text", "text": question}])]
 
     def yes_probability(self, image: Image.Image, question: str) -> float:
         reply = self._call(self._chat(max_tokens=1, logprobs=True, top_logprobs=10), self._question(image, question))

@@ -60,7 +60,7 @@ def test_the_default_cpu_profile_tools_run_through_the_graph(repo_root):
     assert settings.profile == "cpu"
     planner = scripted_planner(planner_reply([PlannedEntity("Eileen Collins", "PER", "Eileen Collins", 0, "c1"),
                                               PlannedEntity("NASA", "ORG", "NASA", 24, "c2")]), multimodal=False)
-    extractor = Extractor(build_toolbox(settings.active, planner=planner))
+    extractor = Extractor(build_toolbox(settings, planner=planner))
     post = Post("astronaut", "Eileen Collins flew for NASA", image_path=repo_root / "examples" / "images" / "astronaut.png")
     result = extractor.extract(post, load_preset("gmner"))
     collins, nasa = result.prediction.triples

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -82,8 +83,9 @@ def vllm_server(tmp_path_factory):
 
 
 def planner_for(base_url: str):
+    # a served model is never converted locally: the cache folder goes unused
     return build_planner(PlannerSettings(backend="vllm-server", model="tiny-qwen2", adapter="groundex",
-                                         family="text", base_url=base_url, max_new_tokens=48, timeout_s=60))
+                                         family="text", base_url=base_url, max_new_tokens=48, timeout_s=60), Path("unused"))
 
 
 def test_the_adapter_is_served_and_the_planner_answers_through_it(vllm_server):
