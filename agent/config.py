@@ -40,7 +40,8 @@ class PlannerSettings(_Strict):
     )
     model: str = Field(description="hub id or local directory of the base model")
     adapter: str | None = Field(
-        default=None, description="LoRA adapter: a directory, or for vllm-server the --lora-modules name"
+        default=None, description="LoRA adapter: a directory, builtin:<name> for one shipped with groundex, or for vllm-server "
+                                   "the --lora-modules name"
     )
     family: Literal["auto", "qwen2-vl", "qwen2.5-vl", "text"] = Field(
         default="auto", description="how the model sees images and writes boxes; auto: from the model config or name"

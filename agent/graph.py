@@ -1,5 +1,8 @@
 """The LangGraph state machine: plan -> (one branch per locate_entity call) entail -> ground -> segment -> assemble.
 
+A follow-up turn of a chat thread starts at ``interpret`` instead, which applies a correction (then
+``assemble``, or ``ground`` for one entity) or hands the message to ``plan``.
+
 This file only wires; the work lives in ``agent/nodes``. The planner and tools arrive as the run's context
 (a ``Toolbox``), so the same compiled graph serves every profile, Studio and the tests.
 """
@@ -10,6 +13,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from groundex.agent.nodes.assemble import assemble
+from groundex.agent.nodes.interpret import interpret
 from groundex.agent.nodes.locate import entail, ground
 from groundex.agent.nodes.plan import plan
 from groundex.agent.nodes.segment import segment
@@ -26,18 +30,24 @@ def route_locate_calls(state: ExtractionState) -> list[Send] | str:
     return tasks or "assemble"
 
 
+def route_turn(state: ExtractionState) -> str:
+    """First turns plan; follow-up turns of a thread (``followup_text`` set) are interpreted first."""
+    return "interpret" if state.followup_text else "plan"
+
+
 def route_after_ground(state: ExtractionState) -> str:
     return "segment" if state.options.masks else "assemble"
 
 
 def build_graph() -> StateGraph:
     graph = StateGraph(ExtractionState, context_schema=Toolbox)
+    graph.add_node("interpret", interpret, destinations=("plan", "ground", "assemble"))
     graph.add_node("plan", plan)
     graph.add_node("entail", entail, destinations=("ground",))
     graph.add_node("ground", ground)
     graph.add_node("segment", segment)
     graph.add_node("assemble", assemble)
-    graph.add_edge(START, "plan")
+    graph.add_conditional_edges(START, route_turn, ["interpret", "plan"])
     graph.add_conditional_edges("plan", route_locate_calls, ["entail", "assemble"])
     graph.add_conditional_edges("ground", route_after_ground, ["segment", "assemble"])
     graph.add_edge("segment", "assemble")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -58,14 +57,32 @@ class Location:
     mask: Mask | None = None
 
 
-def merge_locations(current: dict[str, Location], update: dict[str, Location]) -> dict[str, Location]:
+NEW_TURN = "\x00new-turn"
+"""Marks an update that starts a turn: ``{NEW_TURN: None, ...}`` for ``locations``, ``[NEW_TURN, ...]`` for
+``warnings``. A chat thread's state lives across turns, so the first node of a turn resets what is per turn."""
+
+
+def merge_locations(current: dict[str, Location], update: dict[str, Location | None]) -> dict[str, Location]:
     """Reducer: branches write their own call ids; a later write for the same id replaces the earlier one."""
-    return {**current, **update}
+    if NEW_TURN in update:
+        return {k: v for k, v in update.items() if k != NEW_TURN and v is not None}
+    return {**current, **{k: v for k, v in update.items() if v is not None}}
+
+
+def turn_warnings(current: list[str], update: list[str]) -> list[str]:
+    """Reducer: warnings add up within a turn and start again with the next one."""
+    if update and update[0] == NEW_TURN:
+        return list(update[1:])
+    return [*current, *update]
 
 
 @dataclass
 class ExtractionState:
-    """The graph state. ``messages`` is the planner conversation (the thread, in chat use)."""
+    """The graph state. ``messages`` is the planner conversation (the thread, in chat use).
+
+    ``followup_text`` is the user's message on a follow-up turn of a thread (``None`` on a first turn): the
+    ``interpret`` node reads it (``agent.followups``).
+    """
 
     post: Post
     types: TypeSchema
@@ -73,5 +90,6 @@ class ExtractionState:
     messages: Annotated[list[AnyMessage], add_messages] = field(default_factory=list)
     candidates: tuple[Candidate, ...] = ()
     locations: Annotated[dict[str, Location], merge_locations] = field(default_factory=dict)
-    warnings: Annotated[list[str], operator.add] = field(default_factory=list)
+    warnings: Annotated[list[str], turn_warnings] = field(default_factory=list)
     result: Prediction | None = None
+    followup_text: str | None = None

@@ -88,6 +88,12 @@ def _schema_from_lines(text: str, source: str) -> TypeSchema:
         raise TypeSchemaError(f"{source}: {error}") from error
 
 
+def types_from_names(names: list[str] | tuple[str, ...]) -> tuple[EntityType, ...]:
+    """Entity types for bare names (a chat's "use types: athlete, team"): a preset's description where the name
+    is a preset type, else none (the planner then reads the name alone)."""
+    return _schema_from_lines("\n".join(names), "chat types").types
+
+
 def load_type_schema(spec: str) -> TypeSchema:
     """Resolve a ``--types`` value: a preset name, a path to a ``.toml`` / ``.txt`` file, or ``A,B,C``."""
     if spec in PRESET_NAMES:

@@ -7,6 +7,8 @@ One example per post, a conversation of chat-template messages (``prompts/chat_t
    text-only planners too, whose prompt asks them to judge visibility from the text;
 4. tool: one ``agent.prompting.locate_result`` per call, from the gold (visible, first gold box in pixels);
 5. assistant (only after tool calls): the final triples as JSON.
+Turns 4 and 5 are left out with ``final_answer=False``: the agent graph assembles the triples itself, so the
+planner only ever needs turn 3, and short CPU runs spend their tokens there.
 Only the assistant turns carry loss (``agent.backends.inputs``). The gold-to-message mapping is the inverse of
 what the agent reads back, so ``read_planner_answer`` on an example returns its gold entities.
 """
@@ -71,7 +73,7 @@ def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions
                         for c in calls]},
     ]
     gold_by_call = {p.locate_call_id: g for p, g in zip(planned, kept) if p.locate_call_id}
-    for call in calls:
+    for call in calls if final_answer else ():
         gold = gold_by_call[call["id"]]
         messages.append({"role": "tool", "tool_call_id": call["id"],
                          "content": tool_result_text(locate_result(True, 1.0, gold.boxes[0] if gold.boxes else None))})

