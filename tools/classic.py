@@ -79,7 +79,25 @@ class OpenCvPersonGrounding:
         if not self.is_person(entity.type):
             return None
         detections = self.detector.detect(image)
-        return Grounding(detections[0].box, None) if detections else None
+        if not detections:
+            return None
+        return Grounding(pick_by_position([d.box for d in detections], entity.description, image.width), None)
+
+
+_POSITIONS = {"left": lambda b, w: b.x1 + b.x2, "right": lambda b, w: -(b.x1 + b.x2),
+              "middle": lambda b, w: abs(b.x1 + b.x2 - w), "center": lambda b, w: abs(b.x1 + b.x2 - w),
+              "centre": lambda b, w: abs(b.x1 + b.x2 - w), "smallest": lambda b, w: b.area,
+              "largest": lambda b, w: -b.area, "biggest": lambda b, w: -b.area}
+
+
+def pick_by_position(boxes: list[Box], description: str, image_width: int) -> Box:
+    """The box a referring expression's position word points at ("the man on the left" -> the leftmost);
+    the first (the detector's best) when the description names no position. ``boxes`` in pixels, non-empty."""
+    words = description.lower().replace(",", " ").split()
+    for word, key in _POSITIONS.items():
+        if word in words:
+            return min(boxes, key=lambda b: key(b, image_width))
+    return boxes[0]
 
 
 class DetectorEntailment:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from groundex.agent.cli import config_commands, data_commands, eval_commands, extract_command, finetune_commands
+from groundex.agent.cli import (
+    chat_command, config_commands, data_commands, eval_commands, extract_command, finetune_commands)
 
 app = typer.Typer(
     name="groundex",
@@ -13,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 extract_command.register(app)
+chat_command.register(app)
 data_commands.register(app)
 config_commands.register(app)
 finetune_commands.register(app)

@@ -65,3 +65,16 @@ def test_the_default_cpu_profile_tools_run_through_the_graph(repo_root):
     result = extractor.extract(post, load_preset("gmner"))
     collins, nasa = result.prediction.triples
     assert collins.box is not None and nasa.box is None
+
+
+def test_a_position_word_in_the_description_picks_the_person_box():
+    from groundex.agent.schema import Box
+    from groundex.tools.classic import pick_by_position
+
+    left, middle, right = Box(0, 0, 50, 100), Box(120, 0, 180, 150), Box(250, 0, 300, 60)
+    boxes = [middle, right, left]
+    assert pick_by_position(boxes, "the man on the left", 300) == left
+    assert pick_by_position(boxes, "the woman on the right", 300) == right
+    assert pick_by_position(boxes, "Messi, in the middle", 300) == middle
+    assert pick_by_position(boxes, "the smallest one", 300) == right
+    assert pick_by_position(boxes, "Messi, a footballer", 300) == middle  # no position: the detector's first
