@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from groundex.agent.cli import (
-    chat_command, config_commands, data_commands, eval_commands, extract_command, finetune_commands)
+    chat_command, config_commands, data_commands, eval_commands, extract_command, finetune_commands, serve_command)
 
 app = typer.Typer(
     name="groundex",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 extract_command.register(app)
 chat_command.register(app)
+serve_command.register(app)
 data_commands.register(app)
 config_commands.register(app)
 finetune_commands.register(app)
