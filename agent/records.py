@@ -40,6 +40,7 @@ class _TripleRecord(BaseModel):
     box: tuple[float, float, float, float] | None = None
     mask: _MaskRecord | None = None
     score: float | None = None
+    visible: bool | None = None
 
 
 class _PredictionRecord(BaseModel):
@@ -66,7 +67,7 @@ def decode_prediction(obj: Any) -> Prediction:
             entity = Entity(item.text, item.start, item.end, item.type, item.description)
             box = Box(*item.box) if item.box is not None else None
             mask = Mask.from_coco(item.mask.size, item.mask.counts) if item.mask is not None else None
-            triples.append(Triple(entity, box, mask, item.score))
+            triples.append(Triple(entity, box, mask, item.score, item.visible))
         except SchemaError as error:
             raise RecordError(f"triples.{index}: {error}") from error
     return Prediction(post_id=record.id, triples=tuple(triples))
@@ -87,5 +88,7 @@ def encode_prediction(prediction: Prediction) -> dict[str, Any]:
         item["box"] = triple.box.as_list() if triple.box else None
         item["mask"] = {"size": list(triple.mask.size), "counts": triple.mask.counts} if triple.mask else None
         item["score"] = triple.score
+        if triple.visible is not None:
+            item["visible"] = triple.visible
         triples.append(item)
     return {"id": prediction.post_id, "triples": triples}

@@ -275,13 +275,16 @@ class Triple:
     """One extracted entity and its region: the unit of every prediction.
 
     ``box`` and ``mask`` are ``None`` when the entity is judged not visible in the image. ``score`` is the
-    system's confidence in [0, 1] where it has one.
+    system's confidence in [0, 1] where it has one. ``visible`` is the system's groundable / not-groundable
+    decision (the planner's locate call, confirmed by entailment when the image was seen); ``None`` when the
+    system made none (gold dumps, older prediction files).
     """
 
     entity: Entity
     box: Box | None = None
     mask: Mask | None = None
     score: float | None = None
+    visible: bool | None = None
 
     def __post_init__(self) -> None:
         if self.score is not None and not (math.isfinite(self.score) and 0.0 <= self.score <= 1.0):

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from groundex.agent.schema import AnnotatedPost, Prediction, TypeSchema
 from groundex.eval.analysis import CATEGORIES, ErrorBreakdown, error_breakdown
+from groundex.eval.groundability import GroundabilityScores, score_groundability
 from groundex.eval.metrics import Protocol, ScoreReport, TaskScores, score
 from groundex.eval.views import roll_up
 
@@ -52,6 +53,7 @@ class Evaluation:
     coarse_grounded: ScoreReport | None
     errors: ErrorBreakdown
     protocol: Protocol
+    groundability: GroundabilityScores
 
 
 def evaluate(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction], types: TypeSchema,
@@ -67,7 +69,8 @@ def evaluate(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Predicti
         if grounded_gold:
             coarse_grounded = score(*roll_up(grounded_gold, grounded_predictions, group_of), protocol)
     errors = error_breakdown(gold_posts, predictions, protocol, grounded_ids)
-    return Evaluation(len(gold_posts), len(grounded_gold), text, grounded, coarse_text, coarse_grounded, errors, protocol)
+    return Evaluation(len(gold_posts), len(grounded_gold), text, grounded, coarse_text, coarse_grounded, errors, protocol,
+                      score_groundability(gold_posts, predictions))
 
 
 def _versions() -> dict[str, str]:
@@ -101,6 +104,9 @@ def metrics_document(evaluation: Evaluation, run: RunDescription, wall_time_s: f
         "gmner": _task(grounded.gmner) if grounded else _not_available(no_image),
         "eeg": _task(grounded.eeg) if grounded else _not_available(no_image),
         "errors": evaluation.errors.counts,
+        "groundable": evaluation.groundability.to_json() | {
+            "protocol": "the system's groundable decision on MNER-correct entities vs gold (groundable iff it has "
+                        "a box); groundable is the positive class"},
         "versions": _versions(),
     }
     if evaluation.coarse_text is not None:
@@ -211,6 +217,11 @@ def write_report(out_dir: Path, document: dict[str, Any], evaluation: Evaluation
         coarse = document["coarse"]
         lines += ["", "Coarse roll-up (" + coarse["protocol"] + "): "
                   + ", ".join(f"{n.upper()} F1 {_cell(coarse[n], 'f1')}" for n in ("gmner", "mner", "eeg")) + "."]
+    decision = document["groundable"]
+    if decision["true_positive"] + decision["false_positive"] + decision["false_negative"] + decision["true_negative"]:
+        lines += ["", f"Groundable decision on MNER-correct entities: accuracy {decision['accuracy']:.2f}, precision "
+                  f"{decision['precision']:.2f}, recall {decision['recall']:.2f} (always answering groundable: "
+                  f"{decision['always_groundable_accuracy']:.2f} accuracy)."]
     lines += ["", "## Per type (F1 %)", "", "| type | gold | MNER | GMNER | EEG |", "|---|---|---|---|---|"]
     for type_name, mner in document["mner"]["per_type"].items():
         row = [f"{mner['f1']:.2f}"]

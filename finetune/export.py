@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundex.agent.backends.packaged_models import converted_dir, is_packaged
+from groundex.agent.config import load_settings
 from groundex.agent.errors import GroundexError
 from groundex.prompts import chat_template_path
 
@@ -62,8 +64,37 @@ def check_adapter(adapter_dir: Path, max_lora_rank: int = 64, name: str = "groun
     if not any((adapter_dir / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
         problems.append("no adapter weights (adapter_model.safetensors) in the folder")
     base = str(config.get("base_model_name_or_path") or "<base model>")
+    served_base = base
+    if is_packaged(base):  # vLLM needs the converted directory (groundex converts it on first use)
+        served_base = converted_dir(base, load_settings().cache_dir)
     serve_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), max_lora_rank)
-    command = (f"vllm serve {base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
+    command = (f"vllm serve {served_base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
                f"--max-lora-rank {serve_rank} --enable-auto-tool-choice --tool-call-parser hermes "
                f"--chat-template {chat_template_path()}")
     return AdapterReport(adapter_dir, base, rank, alpha, targets, tuple(problems), command)
+
+
+SHIPPED_FILES = ("adapter_config.json", "loss.csv", "loss.png", "training.toml")
+
+
+def ship_adapter(run_dir: Path, target_dir: Path, training_config: Path) -> Path:
+    """Copy a finished run's adapter into ``target_dir`` for shipping: weights in bf16 (half the size; the
+    difference is far below the adapter's own precision), ``adapter_config.json``, the training config
+    (``training.toml``), ``loss.csv`` and ``loss.png``. A model card (``README.md``) already there is kept."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    adapter = run_dir / "adapter"
+    if not (adapter / "adapter_model.safetensors").is_file():
+        raise GroundexError(f"{run_dir} has no finished adapter (adapter/adapter_model.safetensors): train it first")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    weights = {name: tensor.to(torch.bfloat16).contiguous() for name, tensor in load_file(adapter / "adapter_model.safetensors").items()}
+    save_file(weights, target_dir / "adapter_model.safetensors", metadata={"format": "pt"})
+    shutil.copy(adapter / "adapter_config.json", target_dir / "adapter_config.json")
+    shutil.copy(training_config, target_dir / "training.toml")
+    for name in ("loss.csv", "loss.png"):
+        if (run_dir / name).is_file():
+            shutil.copy(run_dir / name, target_dir / name)
+    return target_dir

@@ -65,7 +65,8 @@ def dump_gold_command(
     predictions = (
         Prediction(
             annotated.post.id,
-            tuple(Triple(g.entity, g.boxes[0] if g.boxes else None, g.masks[0] if g.masks else None) for g in annotated.gold),
+            tuple(Triple(g.entity, g.boxes[0] if g.boxes else None, g.masks[0] if g.masks else None, None, bool(g.boxes))
+                  for g in annotated.gold),
         )
         for annotated in gold
     )

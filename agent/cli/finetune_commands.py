@@ -96,9 +96,24 @@ def export_command(
     stdout.print(report.serve_command, highlight=False, soft_wrap=True)
 
 
+def ship_command(
+    run: Annotated[Path, typer.Option("--run", help="the training run folder (output_dir of the config)")],
+    config: Annotated[Path, typer.Option("--config", help="the training config the run used")],
+    to: Annotated[Path, typer.Option("--to", help="where to put the shipped adapter, e.g. finetune/adapters/NAME")],
+) -> None:
+    """Copy a finished adapter (bf16 weights), its config, training config and loss curve for shipping."""
+    from groundex.finetune.export import check_adapter, ship_adapter
+
+    target = ship_adapter(run, to, config)
+    report = check_adapter(target)
+    size = sum(f.stat().st_size for f in target.iterdir()) / 2**20
+    stdout.print(f"shipped {target} ({size:.1f} MiB); servable by vLLM: {report.servable}", highlight=False)
+
+
 app.command("build-data")(user_errors(build_data_command))
 app.command("train")(user_errors(train_command))
 app.command("export")(user_errors(export_command))
+app.command("ship")(user_errors(ship_command))
 
 
 def register(parent: typer.Typer) -> None:

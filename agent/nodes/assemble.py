@@ -36,7 +36,9 @@ def assemble(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any
             mask = location.mask if box is not None else None
             score = location.box_score if box is not None else location.visibility
             answered[candidate.call_id] = locate_result(location.visible, location.visibility, box)
-        triples.append(Triple(candidate.entity, box, mask, score))
+        # the groundable decision: the planner's locate call, overruled by entailment where the image was seen
+        visible = candidate.call_id is not None and (location.visible if location is not None else True)
+        triples.append(Triple(candidate.entity, box, mask, score, visible))
     last_ai = next((m for m in reversed(state.messages) if isinstance(m, AIMessage) and m.tool_calls), None)
     already = {m.tool_call_id for m in state.messages if isinstance(m, ToolMessage)}  # earlier turns of a thread
     tool_messages = [

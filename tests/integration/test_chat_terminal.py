@@ -3,12 +3,13 @@ SQLite thread store: two turns, then the thread resumed by a new process."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.terminal import PtySession
+from tests.support.terminal import PtySession, save_transcript_svg
 
 pytestmark = pytest.mark.slow
 POST = "Astronaut Eileen Collins at NASA in Houston"
@@ -36,6 +37,8 @@ def test_two_turns_then_the_thread_resumes_in_a_new_process(tmp_path, repo_root)
     first.send("/quit")
     thread = first.expect(r"resume with: groundex chat --thread (\w+)").group(1)
     assert first.close() == 0
+    shots = Path(os.environ.get("GROUNDEX_SCREENSHOTS", tmp_path))
+    assert save_transcript_svg(first.transcript, shots / "terminal-chat.svg", "groundex chat").stat().st_size > 5000
 
     second = chat(tmp_path, repo_root, "--thread", thread)
     second.expect(r"2 entities")  # the corrected result, read back from SQLite

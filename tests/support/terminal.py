@@ -21,13 +21,16 @@ class PtySession:
         self.process = subprocess.Popen(list(argv), stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
                                         env={**os.environ, "COLUMNS": "140", **(env or {})}, close_fds=True)
         os.close(slave)
-        self.output = ""
+        self.output = ""      # since the last send
+        self.transcript = ""  # everything, as the user saw it (the terminal echoes what is typed)
 
     def _read(self, timeout: float) -> None:
         ready, _, _ = select.select([self.master], [], [], timeout)
         if ready:
             try:
-                self.output += _ANSI.sub("", os.read(self.master, 65536).decode("utf-8", "replace")).replace("\r", "")
+                text = _ANSI.sub("", os.read(self.master, 65536).decode("utf-8", "replace")).replace("\r", "")
+                self.output += text
+                self.transcript += text
             except OSError:  # the child closed the terminal
                 time.sleep(timeout)
 
@@ -53,3 +56,17 @@ class PtySession:
             return self.process.wait(timeout=timeout)
         finally:
             os.close(self.master)
+
+
+def save_transcript_svg(transcript: str, path: Path, title: str) -> Path:
+    """The transcript as a terminal screenshot (SVG, drawn by rich)."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(record=True, width=112, file=io.StringIO(), force_terminal=True)
+    console.print(Text(transcript))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    console.save_svg(str(path), title=title)
+    return path

@@ -180,3 +180,21 @@ def test_protocol_rejects_a_threshold_outside_zero_one():
         Protocol(iou_threshold=0.0)
     with pytest.raises(ValueError):
         Protocol(iou_threshold=1.5)
+
+
+def test_the_groundable_decision_is_scored_on_mner_correct_entities_only():
+    from groundex.agent.schema import AnnotatedPost, Box, Entity, GoldTriple, Post, Prediction, Triple
+    from groundex.eval.groundability import score_groundability
+
+    text = "Alice and Bob visit Paris today"
+    alice, bob, paris = Entity("Alice", 0, 5, "PER"), Entity("Bob", 10, 13, "PER"), Entity("Paris", 20, 25, "LOC")
+    gold = [AnnotatedPost(Post("p", text), (GoldTriple(alice, (Box(0, 0, 5, 5),)), GoldTriple(bob, ()),
+                                            GoldTriple(paris, ())))]
+    predicted = [Prediction("p", (Triple(alice, visible=True), Triple(bob, visible=True),
+                                  Triple(Entity("Paris", 20, 25, "ORG"), visible=True),  # wrong type: not scored
+                                  Triple(Entity("today", 26, 31, "OTHER"), visible=False)))]  # not gold: not scored
+    scores = score_groundability(gold, predicted)
+    assert (scores.true_positive, scores.false_positive, scores.false_negative, scores.true_negative) == (1, 1, 0, 0)
+    assert (scores.accuracy, scores.precision, scores.recall) == (0.5, 0.5, 1.0)
+    undecided = score_groundability(gold, [Prediction("p", (Triple(alice),))])
+    assert (undecided.decided, undecided.undecided) == (0, 1)
