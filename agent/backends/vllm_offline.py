@@ -19,6 +19,7 @@ from pydantic import PrivateAttr
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.batching import MicroBatcher
 from groundex.agent.backends.coordinates import Family
+from groundex.agent.backends.inputs import END_OF_TURN
 from groundex.agent.backends.messages import inline_images
 from groundex.agent.contract import split_tool_calls
 from groundex.prompts import load_template
@@ -84,7 +85,8 @@ class VllmOfflinePlanner(PlannerChatModel):
 
         prepared = [convert_to_openai_messages(inline_images(c, keep_images=self.multimodal)) for c in conversations]
         outputs = self._engine.chat(
-            prepared, SamplingParams(temperature=self.temperature, max_tokens=self.max_new_tokens),
+            # the chat template's end of turn is a plain string for non-ChatML tokenizers (Gemma): stop on it
+            prepared, SamplingParams(temperature=self.temperature, max_tokens=self.max_new_tokens, stop=[END_OF_TURN]),
             lora_request=LoRARequest("groundex", 1, self.adapter) if self.adapter else None,
             chat_template=load_template("chat_template"), tools=tools or None,
             chat_template_kwargs={"text_only": not self.multimodal}, use_tqdm=False)

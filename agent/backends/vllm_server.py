@@ -24,6 +24,7 @@ from pydantic import PrivateAttr
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, model_input_size)
+from groundex.agent.backends.inputs import END_OF_TURN
 from groundex.agent.backends.messages import inline_images, png_block
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.errors import GroundexError
@@ -83,7 +84,8 @@ class VllmServerPlanner(PlannerChatModel):
         extra_body = None if self.multimodal else {"chat_template_kwargs": {"text_only": True}}
         return ChatOpenAI(model=self.served_model, base_url=self.base_url, api_key="EMPTY",
                           timeout=self.timeout_s, max_retries=self.max_retries, extra_body=extra_body,
-                          temperature=self.temperature, max_tokens=self.max_new_tokens, **overrides)
+                          temperature=self.temperature, max_tokens=self.max_new_tokens, stop=[END_OF_TURN],
+                          **overrides)
 
     def _call(self, chat: Any, messages: list[BaseMessage]) -> AIMessage:
         import openai

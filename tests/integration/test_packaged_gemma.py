@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -48,16 +49,43 @@ def test_the_chat_template_starts_with_bos_and_the_weights_are_coherent(cache_di
     assert "Paris" in tokenizer.decode(output[0, prompt["input_ids"].shape[1]:])
 
 
-def test_the_default_cpu_profile_extracts_from_the_example_photo(cache_dir, repo_root):
-    settings = load_settings(environ={"GROUNDEX_CACHE_DIR": str(cache_dir)},
-                             overrides={"profiles": {"cpu": {"planner": {"max_new_tokens": 48}}}})
-    assert settings.active.planner.model == GEMMA
-    post = Post("astronaut", "Eileen Collins waves from the shuttle", image_path=repo_root / "examples" / "images" / "astronaut.png")
+def test_the_shipped_adapter_fits_the_base_model_it_names(cache_dir):
+    import json
+
+    from safetensors.torch import load_file
+
+    from groundex.agent.backends.packaged_models import resolve_adapter
+    from groundex.finetune.export import check_adapter
+
+    settings = load_settings(environ={"GROUNDEX_CACHE_DIR": str(cache_dir)})
+    adapter = Path(resolve_adapter(settings.active.planner.adapter))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == settings.active.planner.model == GEMMA
+    assert check_adapter(adapter).servable
+    base = json.loads((converted_dir(GEMMA, cache_dir) / "config.json").read_text())
+    hidden, head = base["hidden_size"], base["head_dim"]
+    out_features = {"q_proj": base["num_attention_heads"] * head, "k_proj": base["num_key_value_heads"] * head,
+                    "v_proj": base["num_key_value_heads"] * head, "o_proj": hidden,
+                    "gate_proj": base["intermediate_size"], "up_proj": base["intermediate_size"], "down_proj": hidden}
+    in_features = {**{m: hidden for m in out_features}, "o_proj": base["num_attention_heads"] * head,
+                   "down_proj": base["intermediate_size"]}
+    weights = load_file(adapter / "adapter_model.safetensors")
+    layers = {int(name.split(".layers.")[1].split(".")[0]) for name in weights}
+    assert layers == set(range(base["num_hidden_layers"]))
+    for name, tensor in weights.items():
+        module = next(m for m in out_features if f".{m}." in name)
+        expected = (config["r"], in_features[module]) if "lora_A" in name else (out_features[module], config["r"])
+        assert tuple(tensor.shape) == expected, name
+
+
+def test_the_default_cpu_profile_extracts_from_the_example_photo(cache_dir, repo_root, tmp_path):
+    settings = load_settings(environ={"GROUNDEX_CACHE_DIR": str(cache_dir)})
+    assert settings.profile == "cpu" and settings.active.planner.model == GEMMA
+    post = Post("astronaut", "Astronaut Eileen Collins waves before the NASA launch in Florida",
+                image_path=repo_root / "examples" / "images" / "astronaut.png")
     result = Extractor.from_settings(settings).extract(post, load_preset("gmner"))
-    assert result.prediction.post_id == "astronaut"  # the untuned base model rarely follows the contract; it must not crash
+    found = {t.entity.text: t for t in result.prediction.triples}
+    assert any("Collins" in text and t.entity.type == "PER" for text, t in found.items()), result
+    collins = next(t for text, t in found.items() if "Collins" in text)
+    assert collins.box is not None and collins.visible  # the OpenCV face detector finds her
     assert all(t.entity.matches(post.text) for t in result.prediction.triples)
-
-
-def test_an_unknown_packaged_model_is_a_clear_error(tmp_path):
-    with pytest.raises(ToolSetupError, match="unknown packaged model"):
-        resolve_model("pypi:llama-9000", tmp_path)
