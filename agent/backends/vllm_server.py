@@ -112,6 +112,10 @@ class VllmServerPlanner(PlannerChatModel):
         reply = self._call(chat, messages)
         problems = [*reply.response_metadata.get("problems", []),
                     *(f"unreadable tool call: {c.get('error')}" for c in reply.invalid_tool_calls)]
+        if tools and kwargs.get("tool_choice") not in (None, "auto", "none") and not reply.tool_calls and not problems:
+            # a required call that did not come back whole (e.g. its arguments were cut at max_new_tokens)
+            problems.append(f"a tool call was required but none came back (finish reason: "
+                            f"{reply.response_metadata.get('finish_reason', 'unknown')})")
         message = AIMessage(content=reply.content, tool_calls=reply.tool_calls,
                             response_metadata={**reply.response_metadata, "problems": problems})
         return ChatResult(generations=[ChatGeneration(message=message)])
