@@ -73,9 +73,7 @@ class ChatSession:
         self.extractor, self.types, self.options = extractor, types, options
         self.thread_id = thread_id or new_thread_id()
         self.image_path = image_path
-        state = self.state()
-        if state is not None:  # resuming: the thread's own post, types and options win
-            self.types, self.options, self.image_path = state.types, state.options, state.post.image_path
+        self._adopt(self.state())  # resuming: the thread's own post, types and options win
 
     def state(self) -> ExtractionState | None:
         return self.extractor.thread_state(self.thread_id)
@@ -128,11 +126,13 @@ class ChatSession:
             known = ", ".join(t.thread_id for t in list_threads(self.extractor)) or "none"
             raise GroundexError(f"no thread {thread_id!r} (threads: {known})")
         self.thread_id = thread_id or new_thread_id()
-        state = self.state()
+        self.image_path = None
+        self._adopt(self.state())
+
+    def _adopt(self, state: ExtractionState | None) -> None:
+        """Take a stored thread's types, options and image as the session's own."""
         if state is not None:
             self.types, self.options, self.image_path = state.types, state.options, state.post.image_path
-        else:
-            self.image_path = None
 
     def save(self, path: Path) -> Path:
         """Write the thread's prediction (the JSON line format of ``groundex eval``, pretty-printed)."""

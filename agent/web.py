@@ -22,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from groundex.agent.contract import read_planner_answer
 from groundex.agent.errors import GroundexError
 from groundex.agent.extractor import Extractor
 from groundex.agent.records import encode_prediction
@@ -85,9 +86,9 @@ def chat_history(session: ChatSession) -> list[dict[str, str]]:
             bubbles.append({"role": "user", "content": text})
         elif message.type == "ai":
             text = str(message.content)
-            if text.lstrip().startswith("{") or message.tool_calls:
-                planned = text.count('"text"')
-                text = f"(planned {planned} entities, {len(message.tool_calls)} to locate)"
+            if text.lstrip().startswith("{") or message.tool_calls:  # a planner answer, read as the graph reads it
+                planned = read_planner_answer(text, message.tool_calls).entities
+                text = f"(planned {len(planned)} entities, {len(message.tool_calls)} to locate)"
             bubbles.append({"role": "assistant", "content": text})
     return bubbles
 
