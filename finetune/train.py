@@ -128,7 +128,7 @@ def _epoch_order(count: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any, position: dict[str, int]) -> None:
+def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any, position: dict[str, int | float]) -> None:
     staging = directory.with_name(directory.name + ".tmp")
     staging.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(staging / ADAPTER)
@@ -141,7 +141,7 @@ def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any
     staging.rename(directory)  # a crash mid-save leaves the previous checkpoint intact
 
 
-def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, int]:
+def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, int | float]:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -203,7 +203,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
 
     output = config.output_dir
     output.mkdir(parents=True, exist_ok=True)
-    position = {"step": 0, "epoch": 0, "batch": 0}
+    position: dict[str, int | float] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
     if (output / CHECKPOINT / "position.json").is_file():
         position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
     loss_csv = output / "loss.csv"
@@ -215,7 +215,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
 
     model.train()
     pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else encoder.tokenizer.eos_token_id
-    step, losses, skipped, started = position["step"], [], 0, time.monotonic()
+    # elapsed_s in loss.csv counts training time across resumes (the checkpoint keeps it; older ones lack it)
+    step, losses, skipped, started = position["step"], [], 0, time.monotonic() - position.get("elapsed_s", 0.0)
     micro_losses: list[float] = []
     for epoch in range(position["epoch"], math.ceil(total_steps / steps_per_epoch) + 1):
         if step >= total_steps:
@@ -252,9 +253,9 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
             if on_step:
                 on_step(step, total_steps, step_loss)
             if step % settings.save_every == 0:
-                next_position = {"step": step, "epoch": epoch, "batch": batch_index + 1}
-                if batch_index + 1 == batches_per_epoch:
-                    next_position = {"step": step, "epoch": epoch + 1, "batch": 0}
+                epoch_done = batch_index + 1 == batches_per_epoch  # resume at the next epoch's first batch
+                next_position = {"step": step, "epoch": epoch + 1 if epoch_done else epoch,
+                                 "batch": 0 if epoch_done else batch_index + 1, "elapsed_s": time.monotonic() - started}
                 _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler, next_position)
 
     adapter_dir = output / ADAPTER

