@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -74,12 +75,25 @@ def vllm_server(tmp_path_factory):
             time.sleep(2)
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=30)
+        stop_process_group(server)
+
+
+def stop_process_group(server: subprocess.Popen) -> None:
+    """SIGTERM the server's session, then SIGKILL what is left: a server that never came up (or ignored SIGTERM)
+    otherwise leaves its EngineCore and worker processes running after the tests."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        server.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    server.wait(timeout=30)
 
 
 def planner_for(base_url: str):
