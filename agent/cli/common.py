@@ -16,7 +16,9 @@ R = TypeVar("R")
 
 # Piped output (files, CI logs) gets room for the wide per-type tables; a terminal keeps its own width.
 stdout = Console(width=None if sys.stdout.isatty() else 132)
-stderr = Console(stderr=True)
+# Messages are not word-wrapped by rich: a terminal wraps them itself, and a log keeps each message (with its file
+# paths) on one line that grep and scripts can find.
+stderr = Console(stderr=True, soft_wrap=True)
 
 USAGE_ERROR_EXIT = 2
 

@@ -5,36 +5,66 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
 from groundex.agent.cli.common import stderr, stdout, user_errors
+from groundex.agent.cli.stopping import SigtermStops
 from groundex.agent.errors import GroundexError
 
 app = typer.Typer(help="Benchmark runs: `groundex eval --dataset ... --out runs/NAME`, `groundex eval compare A B`.")
 RUN_FILE = "run.json"
+INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by a signal
+
+
+def _announce_stop() -> None:
+    stderr.print("stopping: cancelling the posts in flight (they are not saved; they run again on resume) and "
+                 "waiting for the planner's current call ...", highlight=False)
+
+
+def _average_rate(task) -> float | None:
+    """Posts per second since this call started, over the posts it ran (``task.fields["done_before"]`` were resumed).
+
+    rich's own speed looks at the last 30 s, which with batched planners (64 posts finishing together every few
+    minutes) swings from 0 to several posts/s; the run's average is the number a user can plan with.
+    """
+    ran = task.completed - task.fields.get("done_before", 0)
+    return ran / task.elapsed if task.elapsed and ran > 0 else None
 
 
 class RateColumn(ProgressColumn):
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f} posts/s" if speed else "- posts/s")
+        rate = _average_rate(task)
+        return Text(f"{rate:.2f} posts/s" if rate else "- posts/s")
+
+
+class RemainingColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        rate = _average_rate(task)
+        if not rate or task.total is None:
+            return Text("-:--:--")
+        return Text(str(timedelta(seconds=int((task.total - task.completed) / rate))))
 
 
 def _check_run_dir(out: Path, identity: dict) -> None:
-    """A run folder belongs to one (dataset, split, types, profile, masks); resuming with others is refused."""
+    """A run folder belongs to one (dataset, split, types, profile, masks); resuming with others is refused.
+
+    ``--limit`` is not part of it: predictions are kept per post and scoring takes only the posts of this call, so
+    a run of the first 400 posts can be extended to the whole split (or scored on fewer) in the same folder.
+    """
     recorded = out / RUN_FILE
     if recorded.is_file():
         previous = json.loads(recorded.read_text())
-        if previous != identity:
-            changed = ", ".join(k for k in identity if previous.get(k) != identity[k])
-            raise GroundexError(f"{out} holds a run with other settings ({changed}): resume it with the same "
-                                "options, or give another --out")
+        changed = [k for k in identity if previous.get(k) != identity[k]]
+        if changed:
+            raise GroundexError(f"{out} holds a run with other settings ({', '.join(changed)}): resume it with the "
+                                "same options, or give another --out")
     out.mkdir(parents=True, exist_ok=True)
     recorded.write_text(json.dumps(identity, indent=2))
 
@@ -77,7 +107,7 @@ def eval_command(
                             f"(its types: {', '.join(sorted(gold_types))})")
     settings = load_settings(config_file=config, profile=profile)
     _check_run_dir(out, {"dataset": dataset, "split": split, "types": types or spec.type_preset,
-                         "profile": settings.profile, "masks": masks, "limit": limit})
+                         "profile": settings.profile, "masks": masks})
     if image_dir is None:
         stderr.print("[yellow]note:[/yellow] no --image-dir: running text-only. MNER is scored; GMNER and EEG are "
                      "not available (they need the images).", highlight=False)
@@ -99,46 +129,58 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
     from groundex.eval.views import restrict_types
 
     names = set(schema.names)
+    post_ids = {a.post.id for a in posts}
     log = PredictionLog(out / "predictions.jsonl")
     if log.repaired_bytes:
         stderr.print(f"note: cut a half-written last line ({log.repaired_bytes} bytes) from the previous run", highlight=False)
+    done_before = len(log.done & post_ids)
     if log.done:
-        stderr.print(f"resuming: {len(log.done & {a.post.id for a in posts})} of {len(posts)} posts already done", highlight=False)
-    extractor = Extractor.from_settings(settings)
+        stderr.print(f"resuming: {done_before} of {len(posts)} posts already done", highlight=False)
     counts = {"correct": 0, "predicted": 0, "gold": 0}
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn(),
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), RemainingColumn(),
                TextColumn("MNER F1 {task.fields[f1]}"))
-    started = time.monotonic()
-    with Progress(*columns, console=stderr) as progress:
-        task = progress.add_task(f"{dataset} {split}", total=len(posts), completed=len(log.done & {a.post.id for a in posts}), f1="-")
-
-        def on_done(annotated, prediction, notes) -> None:
-            gold, predicted = restrict_types([annotated], [prediction], names)
-            mner = score(gold, predicted).mner.overall
-            counts["correct"] += mner.correct
-            counts["predicted"] += mner.predicted
-            counts["gold"] += mner.gold
-            p = counts["correct"] / counts["predicted"] if counts["predicted"] else 0.0
-            r = counts["correct"] / counts["gold"] if counts["gold"] else 0.0
-            progress.update(task, advance=1, f1=f"{200 * p * r / (p + r):.2f}" if p + r else "0.00")
-
+    # From loading the planner (vLLM starts its engine processes) to the report, SIGTERM stops the run the way
+    # Ctrl-C does: the engine shuts down, nothing is orphaned, and the saved posts are kept for the resume.
+    with SigtermStops(_announce_stop) as stops:
         try:
-            stats = asyncio.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done))
+            extractor = Extractor.from_settings(settings)
+            started = time.monotonic()
+            with Progress(*columns, console=stderr) as progress:
+                task = progress.add_task(f"{dataset} {split}", total=len(posts), completed=done_before,
+                                         done_before=done_before, f1="-")
+
+                def on_done(annotated, prediction, notes) -> None:
+                    gold, predicted = restrict_types([annotated], [prediction], names)
+                    mner = score(gold, predicted).mner.overall
+                    counts["correct"] += mner.correct
+                    counts["predicted"] += mner.predicted
+                    counts["gold"] += mner.gold
+                    p = counts["correct"] / counts["predicted"] if counts["predicted"] else 0.0
+                    r = counts["correct"] / counts["gold"] if counts["gold"] else 0.0
+                    progress.update(task, advance=1, f1=f"{200 * p * r / (p + r):.2f}" if p + r else "0.00")
+
+                stats = stops.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done))
+            wall = time.monotonic() - started
+            predictions = [p for p in read_predictions(out / "predictions.jsonl") if p.post_id in post_ids]
+            gold, predictions = restrict_types(posts, predictions, names)
+            grounded_ids = {a.post.id for a in posts if a.post.image_path is not None}
+            evaluation = evaluate(gold, predictions, schema, grounded_ids, protocol)
+            profile = settings.active
+            run = RunDescription(dataset, split, types_name, settings.profile,
+                                 {"backend": profile.planner.backend, "model": profile.planner.model,
+                                  "adapter": profile.planner.adapter},
+                                 {"entailment": profile.entailment.backend, "grounding": profile.grounding.backend,
+                                  "segmentation": profile.segmentation.backend}, concurrency, masks,
+                                 str(image_dir) if image_dir else None, limit)
+            document = metrics_document(evaluation, run, wall, stats.warnings)
+            write_report(out, document, evaluation, gold, predictions)
+        except KeyboardInterrupt:
+            saved = len(log.done & post_ids)
+            stderr.print(f"interrupted: {saved} of {len(posts)} posts are saved in {log.path}; run the same command "
+                         "again to resume", highlight=False)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
         finally:
             log.close()
-    wall = time.monotonic() - started
-    predictions = [p for p in read_predictions(out / "predictions.jsonl") if p.post_id in {a.post.id for a in posts}]
-    gold, predictions = restrict_types(posts, predictions, names)
-    grounded_ids = {a.post.id for a in posts if a.post.image_path is not None}
-    evaluation = evaluate(gold, predictions, schema, grounded_ids, protocol)
-    profile = settings.active
-    run = RunDescription(dataset, split, types_name, settings.profile,
-                         {"backend": profile.planner.backend, "model": profile.planner.model, "adapter": profile.planner.adapter},
-                         {"entailment": profile.entailment.backend, "grounding": profile.grounding.backend,
-                          "segmentation": profile.segmentation.backend}, concurrency, masks,
-                         str(image_dir) if image_dir else None, limit)
-    document = metrics_document(evaluation, run, wall, stats.warnings)
-    write_report(out, document, evaluation, gold, predictions)
     _print_summary(document)
     stdout.print(f"ran {stats.ran} posts ({stats.already_done} already done, {stats.text_only} text-only) in "
                  f"{wall:.1f} s; report: {out / 'report.md'}", highlight=False)

@@ -136,8 +136,12 @@ def test_the_eval_command_runs_text_only_with_a_real_model_then_compares(tiny_qw
     again = groundex("eval", "--dataset", "twitter-gmner", "--split", "dev", "--data", str(data), "--out",
                      str(tmp_path / "a"), "--config", str(config), "--limit", "2")
     assert again.returncode == 0 and "resuming: 2 of 2 posts already done" in again.stderr
+    extended = groundex("eval", "--dataset", "twitter-gmner", "--split", "dev", "--data", str(data), "--out",
+                        str(tmp_path / "a"), "--config", str(config), "--limit", "3")
+    assert extended.returncode == 0 and "resuming: 2 of 3 posts already done" in extended.stderr, extended.stderr[-3000:]
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["run"]["posts"] == 3
     other = groundex("eval", "--dataset", "twitter-gmner", "--split", "dev", "--data", str(data), "--out",
-                     str(tmp_path / "a"), "--config", str(config), "--limit", "3")
-    assert other.returncode == 2 and "holds a run with other settings (limit)" in other.stderr
+                     str(tmp_path / "a"), "--config", str(config), "--limit", "3", "--types", "PER")
+    assert other.returncode == 2 and "holds a run with other settings (types)" in other.stderr
     compared = groundex("eval", "compare", str(tmp_path / "a"), str(tmp_path / "b"))
     assert compared.returncode == 0 and "MNER F1" in compared.stdout and "n/a" in compared.stdout
