@@ -53,6 +53,10 @@ class PlannerSettings(_Strict):
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy")
     timeout_s: float = Field(default=120.0, gt=0, description="per request, seconds")
     max_retries: int = Field(default=2, ge=0, description="retries of a failed request")
+    kv_cache_gib: float | None = Field(
+        default=None, gt=0, description="vllm-offline only: memory for the KV cache, GiB. Unset: vLLM's default, "
+        "which reserves 92 % of the GPU, or on CPU of the NUMA node's memory and refuses to start when that much is "
+        "not free")
 
 
 class ToolSettings(_Strict):

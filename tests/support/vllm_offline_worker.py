@@ -24,7 +24,7 @@ def main(work: Path) -> None:
 
     model = build_tiny_qwen2_text(work / "model")
     planner = VllmOfflinePlanner(model_id=str(model), model_family="text", max_new_tokens=24, max_model_len=4096,
-                                 enforce_eager=True)
+                                 enforce_eager=True, kv_cache_bytes=2**30)
     posts = load_split("twitter-gmner", Path(__file__).resolve().parents[2] / "examples" / "mini-gmner", "dev")
     log = PredictionLog(work / "predictions.jsonl")
     toolbox = Toolbox(planner=planner, entailment=None, grounding=None, segmentation_factory=lambda: None)
