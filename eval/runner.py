@@ -13,13 +13,16 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from groundex.agent.records import encode_prediction
 from groundex.agent.schema import AnnotatedPost, Post, Prediction, TypeSchema
 from groundex.agent.state import ExtractionOptions
 from groundex.eval.predictions import read_predictions
 from groundex.tools.images import ImageLoadError
+
+if TYPE_CHECKING:
+    from groundex.agent.extractor import ExtractionResult
 
 
 class AsyncExtractor(Protocol):
@@ -76,32 +79,48 @@ async def run_posts(
     posts: Sequence[AnnotatedPost], extractor: AsyncExtractor, types: TypeSchema, log: PredictionLog,
     concurrency: int, masks: bool = False,
     on_done: Callable[[AnnotatedPost, Prediction, tuple[str, ...]], None] | None = None,
+    drain: asyncio.Event | None = None,
 ) -> RunStats:
     """Extract every post not yet in ``log``, at most ``concurrency`` at a time, writing each as it finishes.
 
-    A post without an image runs text-only (no locate tools); ``on_done`` sees every finished post.
+    A post without an image runs text-only (no locate tools); ``on_done`` sees every finished post. Once ``drain``
+    is set (a stop was asked for) no new post starts, the posts in flight finish and are written, and a post
+    that fails meanwhile (its engine may have been stopped by the same signal) is left for the resume.
     """
     pending = [a for a in posts if a.post.id not in log.done]
     semaphore = asyncio.Semaphore(max(1, concurrency))
-    warnings = text_only = 0
+    ran = warnings = text_only = 0
 
-    async def one(annotated: AnnotatedPost) -> None:
-        nonlocal warnings, text_only
+    def draining() -> bool:
+        return drain is not None and drain.is_set()
+
+    async def extract(annotated: AnnotatedPost) -> tuple[ExtractionResult, tuple[str, ...], bool]:
         has_image = annotated.post.image_path is not None
         options = ExtractionOptions(boxes=has_image, masks=masks and has_image)
+        try:
+            result = await extractor.aextract(annotated.post, types, options)
+            return result, result.warnings, has_image
+        except ImageLoadError as error:  # this post's image is bad: run it on its text, say so
+            result = await extractor.aextract(replace(annotated.post, image_path=None), types, ExtractionOptions(boxes=False))
+            return result, (f"post {annotated.post.id}: {error}; ran text-only", *result.warnings), False
+
+    async def one(annotated: AnnotatedPost) -> None:
+        nonlocal ran, warnings, text_only
         async with semaphore:
+            if draining():
+                return
             try:
-                result = await extractor.aextract(annotated.post, types, options)
-                notes = result.warnings
-            except ImageLoadError as error:  # this post's image is bad: run it on its text, say so
-                has_image = False
-                result = await extractor.aextract(replace(annotated.post, image_path=None), types, ExtractionOptions(boxes=False))
-                notes = (f"post {annotated.post.id}: {error}; ran text-only", *result.warnings)
+                result, notes, had_image = await extract(annotated)
+            except Exception:
+                if draining():
+                    return
+                raise
         log.append(replace(result.prediction, post_id=annotated.post.id))
+        ran += 1
         warnings += len(notes)
-        text_only += not has_image
+        text_only += not had_image
         if on_done:
             on_done(annotated, result.prediction, notes)
 
     await asyncio.gather(*(one(annotated) for annotated in pending))
-    return RunStats(len(pending), len(posts) - len(pending), text_only, warnings)
+    return RunStats(ran, len(posts) - len(pending), text_only, warnings)

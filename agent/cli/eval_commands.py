@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import timedelta
@@ -15,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from groundex.agent.cli.common import stderr, stdout, user_errors
-from groundex.agent.cli.stopping import SigtermStops
+from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
 app = typer.Typer(help="Benchmark runs: `groundex eval --dataset ... --out runs/NAME`, `groundex eval compare A B`.")
@@ -23,9 +22,13 @@ RUN_FILE = "run.json"
 INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by a signal
 
 
-def _announce_stop() -> None:
-    stderr.print("stopping: cancelling the posts in flight (they are not saved; they run again on resume) and "
-                 "waiting for the planner's current call ...", highlight=False)
+def _announce_stop(step: str) -> None:
+    if step == "drain":
+        stderr.print("stopping: no new post starts; waiting for the posts in flight, to save them (Ctrl-C or "
+                     "SIGTERM again to drop them) ...", highlight=False)
+    else:
+        stderr.print("stopping now: the posts in flight are dropped (they run again on resume); waiting for the "
+                     "planner's current call ...", highlight=False)
 
 
 def _average_rate(task) -> float | None:
@@ -139,9 +142,9 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
     counts = {"correct": 0, "predicted": 0, "gold": 0}
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), RemainingColumn(),
                TextColumn("MNER F1 {task.fields[f1]}"))
-    # From loading the planner (vLLM starts its engine processes) to the report, SIGTERM stops the run the way
-    # Ctrl-C does: the engine shuts down, nothing is orphaned, and the saved posts are kept for the resume.
-    with SigtermStops(_announce_stop) as stops:
+    # From loading the planner (vLLM starts its engine processes) to the report, Ctrl-C and SIGTERM stop the run
+    # without losing work: the posts in flight are saved, the engine shuts down, nothing is orphaned.
+    with StopSignals(_announce_stop) as stops:
         try:
             extractor = Extractor.from_settings(settings)
             started = time.monotonic()
@@ -159,7 +162,7 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
                     r = counts["correct"] / counts["gold"] if counts["gold"] else 0.0
                     progress.update(task, advance=1, f1=f"{200 * p * r / (p + r):.2f}" if p + r else "0.00")
 
-                stats = stops.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done))
+                stats = stops.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done, stops.drain))
             wall = time.monotonic() - started
             predictions = [p for p in read_predictions(out / "predictions.jsonl") if p.post_id in post_ids]
             gold, predictions = restrict_types(posts, predictions, names)

@@ -1,13 +1,22 @@
-"""Stopping a long command on SIGTERM (``kill``, a job scheduler's stop) the way asyncio stops on Ctrl-C.
+"""Stopping a long batch command on Ctrl-C or SIGTERM (``kill``, a job scheduler) without losing work.
 
 Python's default for SIGTERM ends the process on the spot: vLLM's engine processes were left running with nobody
 to answer (measured here: an orphaned EngineCore kept both cores busy). Raising ``KeyboardInterrupt`` from the
-signal handler instead is not safe while an event loop runs: it can land inside asyncio's or LangGraph's own
+signal handler is not safe while an event loop runs either: it can land inside asyncio's or LangGraph's own
 bookkeeping, and the half-run coroutines are then finalised after the loop is gone ("RuntimeError: no running
-event loop" tracebacks, seen in 13 of 40 stops of a spaCy run). So, like ``asyncio.Runner`` does for Ctrl-C:
-while the loop runs, SIGTERM cancels the main task, the cancellation unwinds every coroutine inside the loop,
-and the run then ends with ``KeyboardInterrupt``. Outside the loop (loading models, scoring), or on a second
-SIGTERM, the handler raises ``KeyboardInterrupt`` at once.
+event loop" tracebacks, seen in 13 of 40 stops of a spaCy run).
+
+So, while the loop runs, the signals escalate:
+
+1. the first asks the work to **drain**: :attr:`StopSignals.drain` is set, no new item starts, the items in
+   flight finish and are saved (a vLLM batch of 64 posts is minutes of CPU work);
+2. the second **cancels** the work inside the loop, the way ``asyncio.Runner`` handles Ctrl-C: items in flight
+   are dropped (they run again on resume);
+3. the third raises ``KeyboardInterrupt`` at once.
+
+Outside the loop (loading models, scoring) a signal raises ``KeyboardInterrupt`` at once. Either way the command
+ends as ``KeyboardInterrupt`` (see :meth:`StopSignals.run`), which the command turns into its "interrupted"
+message and exit code 130.
 """
 
 from __future__ import annotations
@@ -18,39 +27,54 @@ from types import FrameType, TracebackType
 from typing import Awaitable, Callable, TypeVar
 
 T = TypeVar("T")
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-class SigtermStops:
-    """Context manager: SIGTERM inside it stops the command as ``KeyboardInterrupt`` (see the module docstring).
+class StopSignals:
+    """Context manager: Ctrl-C and SIGTERM inside it stop the command in the three steps of the module docstring.
 
-    ``announce`` is called once, when the first SIGTERM arrives during :meth:`run` (to say what happens now).
+    ``announce(step)`` is called with ``"drain"`` or ``"cancel"`` when a signal starts that step (to tell the user
+    what happens now and what another signal would do).
     """
 
-    def __init__(self, announce: Callable[[], None] = lambda: None):
+    def __init__(self, announce: Callable[[str], None] = lambda step: None):
         self.announce = announce
-        self.requested = False
+        self.drain = asyncio.Event()  # set by the first signal: start no new item
+        self.signals = 0
         self._task: asyncio.Task | None = None
-        self._previous = None
+        self._previous: dict[int, object] = {}
 
-    def __enter__(self) -> "SigtermStops":
-        self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+    @property
+    def requested(self) -> bool:
+        """Whether a signal asked the command to stop."""
+        return self.signals > 0
+
+    def __enter__(self) -> "StopSignals":
+        self._previous = {number: signal.signal(number, self._on_signal) for number in SIGNALS}
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        self.signals += 1
         task = self._task
-        if self.requested or task is None or task.done():
+        if task is None or task.done() or self.signals > 2:
             raise KeyboardInterrupt
-        self.requested = True
-        self.announce()
-        task.cancel()
-        task.get_loop().call_soon_threadsafe(lambda: None)  # wake a loop that waits in select()
+        loop = task.get_loop()
+        if self.signals == 1:
+            self.announce("drain")
+            loop.call_soon_threadsafe(self.drain.set)  # the loop's own callback: safe from any bytecode
+        else:
+            self.announce("cancel")
+            task.cancel()
+            loop.call_soon_threadsafe(lambda: None)  # wake a loop that waits in select()
 
     def run(self, awaitable: Awaitable[T]) -> T:
-        """``asyncio.run(awaitable)``; a SIGTERM meanwhile cancels it and this raises ``KeyboardInterrupt``."""
+        """``asyncio.run(awaitable)`` under the escalation; raises ``KeyboardInterrupt`` if a signal stopped it,
+        also when the awaitable drained and returned."""
 
         async def main() -> T:
             self._task = asyncio.current_task()
@@ -60,8 +84,11 @@ class SigtermStops:
                 self._task = None
 
         try:
-            return asyncio.run(main())
+            result = asyncio.run(main())
         except asyncio.CancelledError:
             if self.requested:
                 raise KeyboardInterrupt from None
             raise
+        if self.requested:
+            raise KeyboardInterrupt
+        return result

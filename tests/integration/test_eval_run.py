@@ -88,6 +88,28 @@ def test_a_killed_run_resumes_to_the_same_predictions_without_duplicates(synthet
     assert sorted(resumed, key=lambda p: p.post_id) == sorted(clean, key=lambda p: p.post_id)
 
 
+def test_a_drained_run_saves_the_posts_in_flight_starts_no_new_one_and_resumes(synthetic, tmp_path):
+    data, images = synthetic
+    posts = load_split("twitter-gmner", data, "dev", image_dir=images)
+    drain = asyncio.Event()
+
+    def stop_after_five(annotated, prediction, notes):
+        if len(log.done) == 5:
+            drain.set()  # what the first Ctrl-C / SIGTERM does (agent.cli.stopping)
+
+    log = PredictionLog(tmp_path / "predictions.jsonl")
+    extractor = Extractor(synthetic_tools(synthetic_oracle(posts, 0.2)))
+    try:
+        stats = asyncio.run(run_posts(posts, extractor, GMNER, log, 4, on_done=stop_after_five, drain=drain))
+    finally:
+        log.close()
+    # the three posts holding a slot when the fifth finished were finished and saved; none started after it
+    assert stats.ran == len(read_predictions(tmp_path / "predictions.jsonl")) == 5 + 3
+    resumed = run(posts, tmp_path)
+    assert (resumed.already_done, resumed.ran) == (8, POSTS - 8)
+    assert len({p.post_id for p in read_predictions(tmp_path / "predictions.jsonl")}) == POSTS
+
+
 def test_a_half_written_last_line_is_cut_and_its_post_redone(synthetic, tmp_path):
     data, images = synthetic
     posts = load_split("twitter-gmner", data, "dev", image_dir=images)[:4]

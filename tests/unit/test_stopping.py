@@ -1,4 +1,4 @@
-"""SIGTERM stops a command like Ctrl-C: inside the event loop by cancelling it cleanly, outside it at once."""
+"""Ctrl-C and SIGTERM stop a batch command in steps: drain, then cancel inside the event loop, then at once."""
 
 from __future__ import annotations
 
@@ -9,36 +9,58 @@ import time
 
 import pytest
 
-from groundex.agent.cli.stopping import SigtermStops
+from groundex.agent.cli.stopping import StopSignals
 
 
-def test_sigterm_during_the_loop_cancels_the_work_inside_the_loop_and_ends_as_keyboard_interrupt():
+def _send_later(number: int, delay_s: float) -> None:
+    asyncio.get_running_loop().call_later(delay_s, os.kill, os.getpid(), number)
+
+
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_first_signal_drains_the_work_which_finishes_and_the_command_ends_as_interrupted(number):
+    announced, finished = [], []
+
+    async def work(stops: StopSignals) -> None:
+        _send_later(number, 0.05)
+        while not stops.drain.is_set():  # a runner starting item after item until asked to drain
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the items in flight finish
+        finished.append(True)
+
+    before = signal.getsignal(number)
+    with pytest.raises(KeyboardInterrupt):
+        with StopSignals(announced.append) as stops:
+            stops.run(work(stops))
+    assert announced == ["drain"] and finished == [True]
+    assert signal.getsignal(number) is before
+
+
+def test_a_second_signal_cancels_the_work_inside_the_loop():
     announced, cleanup = [], []
 
     async def work() -> str:
-        asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+        _send_later(signal.SIGTERM, 0.05)
+        _send_later(signal.SIGTERM, 0.15)
         try:
-            await asyncio.sleep(30)
+            await asyncio.sleep(30)  # an item that does not drain in time
             return "finished"
         finally:
             await asyncio.sleep(0)  # cleanup that needs the loop (LangGraph's error callbacks) still has it
             cleanup.append(asyncio.get_running_loop() is not None)
 
-    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        with SigtermStops(lambda: announced.append(True)) as stops:
+        with StopSignals(announced.append) as stops:
             stops.run(work())
-    assert stops.requested and announced == [True] and cleanup == [True]
-    assert signal.getsignal(signal.SIGTERM) is before
+    assert announced == ["drain", "cancel"] and cleanup == [True] and stops.signals == 2
 
 
-def test_a_run_without_sigterm_returns_its_result_and_sigterm_outside_the_loop_stops_at_once():
+def test_a_run_without_signals_returns_its_result_and_a_signal_outside_the_loop_stops_at_once():
     async def work() -> str:
         return "finished"
 
     with pytest.raises(KeyboardInterrupt):
-        with SigtermStops() as stops:
+        with StopSignals() as stops:
             assert stops.run(work()) == "finished"
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler's KeyboardInterrupt ends the sleep at once
-    assert not stops.requested
+    assert stops.signals == 1 and not stops.drain.is_set()
