@@ -40,10 +40,14 @@ ADAPTER = "adapter"
 
 @dataclass(frozen=True)
 class TrainResult:
-    adapter_dir: Path
+    """``adapter_dir`` is ``None`` when a stop request ended the run early (``stopped``): the checkpoint holds it."""
+
+    adapter_dir: Path | None
     steps: int
     losses: tuple[float, ...]  # one per optimizer step of this run (resumed steps excluded)
     skipped_too_long: int
+    stopped: bool = False
+    total_steps: int = 0
 
 
 def encode_example(encoder: ChatEncoder, example: SftExample) -> TrainingEncoding:
@@ -178,8 +182,13 @@ def write_loss_plot(csv_path: Path, png_path: Path) -> None:
     plt.close(figure)
 
 
-def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None) -> TrainResult:
-    """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step."""
+def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None,
+          stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
+    """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step.
+
+    ``stop_requested`` is asked after each optimizer step (and once before the first): when it says yes, the
+    run saves its checkpoint there and returns ``stopped``, so a resume loses no step.
+    """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
@@ -218,6 +227,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     # elapsed_s in loss.csv counts training time across resumes (the checkpoint keeps it; older ones lack it)
     step, losses, skipped, started = position["step"], [], 0, time.monotonic() - position.get("elapsed_s", 0.0)
     micro_losses: list[float] = []
+    if stop_requested():  # asked while the model was loading: nothing new to save
+        return TrainResult(None, step, (), 0, stopped=True, total_steps=total_steps)
     for epoch in range(position["epoch"], math.ceil(total_steps / steps_per_epoch) + 1):
         if step >= total_steps:
             break
@@ -252,11 +263,14 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
                                  f"{time.monotonic() - started:.1f}\n")
             if on_step:
                 on_step(step, total_steps, step_loss)
-            if step % settings.save_every == 0:
+            stopping = step < total_steps and stop_requested()
+            if step % settings.save_every == 0 or stopping:
                 epoch_done = batch_index + 1 == batches_per_epoch  # resume at the next epoch's first batch
                 next_position = {"step": step, "epoch": epoch + 1 if epoch_done else epoch,
                                  "batch": 0 if epoch_done else batch_index + 1, "elapsed_s": time.monotonic() - started}
                 _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler, next_position)
+            if stopping:
+                return TrainResult(None, step, tuple(losses), skipped, stopped=True, total_steps=total_steps)
 
     adapter_dir = output / ADAPTER
     accelerator.unwrap_model(model).save_pretrained(adapter_dir)
@@ -264,4 +278,4 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     (adapter_dir / "groundex_training.json").write_text(config.model_dump_json(indent=2))
     if loss_csv.read_text().count("\n") > 1:
         write_loss_plot(loss_csv, output / "loss.png")
-    return TrainResult(adapter_dir, step, tuple(losses), skipped)
+    return TrainResult(adapter_dir, step, tuple(losses), skipped, total_steps=total_steps)

@@ -21,6 +21,7 @@ stdout = Console(width=None if sys.stdout.isatty() else 132)
 stderr = Console(stderr=True, soft_wrap=True)
 
 USAGE_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by a signal; the run resumes
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:

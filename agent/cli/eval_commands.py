@@ -13,13 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
-from groundex.agent.cli.common import stderr, stdout, user_errors
+from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_errors
 from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
 app = typer.Typer(help="Benchmark runs: `groundex eval --dataset ... --out runs/NAME`, `groundex eval compare A B`.")
 RUN_FILE = "run.json"
-INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by a signal
 
 
 def _announce_stop(step: str) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from groundex.agent.cli.common import stderr, stdout, user_errors
+from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_errors
+from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
 app = typer.Typer(help="Fine-tune the planner: build SFT data, train a LoRA adapter, check it for vLLM.",
@@ -56,23 +57,41 @@ def build_data_command(
                  highlight=False)
 
 
+def _announce_training_stop(step: str) -> None:
+    stderr.print("stopping: after the current optimizer step, with a checkpoint (Ctrl-C or SIGTERM again to stop "
+                 "at once, losing the steps since the last checkpoint) ...", highlight=False)
+
+
 def train_command(
     config: Annotated[Path, typer.Option("--config", help="training config (TOML), see finetune/config.py")],
 ) -> None:
     """Train (or resume) a LoRA adapter; writes checkpoints, loss.csv, loss.png and adapter/."""
     from groundex.finetune.config import load_train_config
-    from groundex.finetune.train import train
+    from groundex.finetune.train import CHECKPOINT, train
 
     settings = load_train_config(config)
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=stderr) as progress:
+    checkpoint = settings.output_dir / CHECKPOINT
+    # Ctrl-C / SIGTERM: the first ends the run after the current optimizer step with a checkpoint (no step is
+    # lost), the second stops at once (the resume starts from the last checkpoint, save_every steps apart).
+    with StopSignals(_announce_training_stop, drain_outside_loop=True) as stops, \
+            Progress(*columns, console=stderr) as progress:
         task = progress.add_task("train", total=None, loss="-")
 
         def on_step(step: int, total: int, loss: float) -> None:
             progress.update(task, completed=step, total=total, loss=f"{loss:.4f}")
 
-        result = train(settings, on_step)
+        try:
+            result = train(settings, on_step, stops.drain.is_set)
+        except KeyboardInterrupt:
+            stderr.print(f"interrupted: stopped at once; the same command resumes from the last checkpoint in "
+                         f"{checkpoint}", highlight=False)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
+    if result.stopped:
+        stderr.print(f"interrupted: stopped after step {result.steps} of {result.total_steps}, saved in {checkpoint}; "
+                     "run the same command again to resume", highlight=False)
+        raise typer.Exit(INTERRUPTED_EXIT)
     stdout.print(f"adapter: {result.adapter_dir} ({result.steps} steps; {result.skipped_too_long} examples skipped "
                  f"as longer than max_length)", highlight=False)
 

@@ -14,8 +14,10 @@ So, while the loop runs, the signals escalate:
    are dropped (they run again on resume);
 3. the third raises ``KeyboardInterrupt`` at once.
 
-Outside the loop (loading models, scoring) a signal raises ``KeyboardInterrupt`` at once. Either way the command
-ends as ``KeyboardInterrupt`` (see :meth:`StopSignals.run`), which the command turns into its "interrupted"
+Outside the loop (loading models, scoring) a signal raises ``KeyboardInterrupt`` at once, unless the command is
+synchronous and polls :attr:`StopSignals.drain` itself (``drain_outside_loop``, e.g. training, which checks it
+after every optimizer step): then the first signal drains and the second raises. Either way the command ends as
+``KeyboardInterrupt`` (see :meth:`StopSignals.run`) or returns early, and turns that into its "interrupted"
 message and exit code 130.
 """
 
@@ -37,8 +39,9 @@ class StopSignals:
     what happens now and what another signal would do).
     """
 
-    def __init__(self, announce: Callable[[str], None] = lambda step: None):
+    def __init__(self, announce: Callable[[str], None] = lambda step: None, drain_outside_loop: bool = False):
         self.announce = announce
+        self.drain_outside_loop = drain_outside_loop
         self.drain = asyncio.Event()  # set by the first signal: start no new item
         self.signals = 0
         self._task: asyncio.Task | None = None
@@ -61,16 +64,20 @@ class StopSignals:
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         self.signals += 1
         task = self._task
-        if task is None or task.done() or self.signals > 2:
-            raise KeyboardInterrupt
-        loop = task.get_loop()
-        if self.signals == 1:
+        in_loop = task is not None and not task.done()
+        if self.signals == 1 and (in_loop or self.drain_outside_loop):
             self.announce("drain")
-            loop.call_soon_threadsafe(self.drain.set)  # the loop's own callback: safe from any bytecode
-        else:
+            if in_loop:
+                task.get_loop().call_soon_threadsafe(self.drain.set)  # the loop's own callback: safe anywhere
+            else:
+                self.drain.set()  # nothing waits on it outside a loop: the command polls is_set()
+            return
+        if self.signals == 2 and in_loop:
             self.announce("cancel")
             task.cancel()
-            loop.call_soon_threadsafe(lambda: None)  # wake a loop that waits in select()
+            task.get_loop().call_soon_threadsafe(lambda: None)  # wake a loop that waits in select()
+            return
+        raise KeyboardInterrupt
 
     def run(self, awaitable: Awaitable[T]) -> T:
         """``asyncio.run(awaitable)`` under the escalation; raises ``KeyboardInterrupt`` if a signal stopped it,

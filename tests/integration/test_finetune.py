@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,38 @@ def test_the_printed_serve_command_runs_with_the_installed_vllm(tmp_path):
         program[0] = str(Path(sys.executable).with_name("vllm"))
     result = subprocess.run([*program, "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "--enable-lora" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_terminated_training_saves_a_checkpoint_after_its_step_and_the_same_command_resumes(
+        tiny_qwen2_vl, mini_with_images, tmp_path, repo_root):
+    data = examples_to(tmp_path / "sft.jsonl", mini_with_images)
+    run = tmp_path / "run"
+    config = tmp_path / "train.toml"
+    # save_every is beyond the run: the only checkpoint is the one the stop writes
+    config.write_text(f'model = "{tiny_qwen2_vl}"\ndata = "{data}"\noutput_dir = "{run}"\n'
+                      "[lora]\nrank = 8\nalpha = 16\ndropout = 0.0\n"
+                      "[training]\nmax_steps = 60\nbatch_size = 2\ngradient_accumulation = 1\nwarmup_ratio = 0.0\n"
+                      "gradient_checkpointing = false\nsave_every = 1000\n"
+                      "[images]\nmin_pixels = 3136\nmax_pixels = 12544\n")
+    command = [sys.executable, "-m", "groundex.agent.cli", "finetune", "train", "--config", str(config)]
+    worker = subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    loss_csv = run / "loss.csv"
+    deadline = time.monotonic() + 300
+    while not (loss_csv.is_file() and loss_csv.read_text().count("\n") >= 4):  # header + 3 steps
+        assert worker.poll() is None, worker.stderr.read()[-2000:]
+        assert time.monotonic() < deadline, "no training step within 300 s"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    _, stderr = worker.communicate(timeout=120)
+    assert worker.returncode == 130, stderr[-2000:]
+    position = json.loads((run / CHECKPOINT / "position.json").read_text())
+    assert 3 <= position["step"] < 60
+    assert f"interrupted: stopped after step {position['step']} of 60, saved in {run / CHECKPOINT}" in stderr
+    assert not (run / ADAPTER).exists()
+
+    finished = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    steps = [int(row.split(",")[0]) for row in loss_csv.read_text().splitlines()[1:]]
+    assert steps == list(range(1, 61))  # every step once: none lost, none run twice
+    assert (run / ADAPTER / "adapter_config.json").is_file()

@@ -64,3 +64,15 @@ def test_a_run_without_signals_returns_its_result_and_a_signal_outside_the_loop_
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler's KeyboardInterrupt ends the sleep at once
     assert stops.signals == 1 and not stops.drain.is_set()
+
+
+def test_a_polling_command_drains_on_the_first_signal_outside_the_loop_and_stops_on_the_second():
+    announced = []
+    with StopSignals(announced.append, drain_outside_loop=True) as stops:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        assert stops.drain.is_set() and announced == ["drain"]  # a training loop sees it after its step
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert stops.signals == 2
