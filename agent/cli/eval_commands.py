@@ -25,9 +25,11 @@ def _announce_stop(step: str) -> None:
     if step == "drain":
         stderr.print("stopping: no new post starts; waiting for the posts in flight, to save them (Ctrl-C or "
                      "SIGTERM again to drop them) ...", highlight=False)
-    else:
+    elif step == "cancel":
         stderr.print("stopping now: the posts in flight are dropped (they run again on resume); waiting for the "
                      "planner's current call ...", highlight=False)
+    else:
+        stderr.print("stopping now ...", highlight=False)
 
 
 def _average_rate(task) -> float | None:

@@ -58,8 +58,11 @@ def build_data_command(
 
 
 def _announce_training_stop(step: str) -> None:
-    stderr.print("stopping: after the current optimizer step, with a checkpoint (Ctrl-C or SIGTERM again to stop "
-                 "at once, losing the steps since the last checkpoint) ...", highlight=False)
+    if step == "drain":
+        stderr.print("stopping: after the current optimizer step, with a checkpoint (Ctrl-C or SIGTERM again to "
+                     "stop at once, losing the steps since the last checkpoint) ...", highlight=False)
+    else:
+        stderr.print("stopping now ...", highlight=False)
 
 
 def train_command(

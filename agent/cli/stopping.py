@@ -35,8 +35,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class StopSignals:
     """Context manager: Ctrl-C and SIGTERM inside it stop the command in the three steps of the module docstring.
 
-    ``announce(step)`` is called with ``"drain"`` or ``"cancel"`` when a signal starts that step (to tell the user
-    what happens now and what another signal would do).
+    ``announce(step)`` is called with ``"drain"``, ``"cancel"`` or ``"now"`` when a signal starts that step (to
+    tell the user what happens now and what another signal would do).
     """
 
     def __init__(self, announce: Callable[[str], None] = lambda step: None, drain_outside_loop: bool = False):
@@ -77,11 +77,17 @@ class StopSignals:
             task.cancel()
             task.get_loop().call_soon_threadsafe(lambda: None)  # wake a loop that waits in select()
             return
+        self.announce("now")
         raise KeyboardInterrupt
 
     def run(self, awaitable: Awaitable[T]) -> T:
         """``asyncio.run(awaitable)`` under the escalation; raises ``KeyboardInterrupt`` if a signal stopped it,
         also when the awaitable drained and returned."""
+
+        if self.requested:  # a signal came before the loop, and its KeyboardInterrupt was swallowed on the way:
+            if asyncio.iscoroutine(awaitable):  # vLLM's engine start-up does that (its ZMQ socket context)
+                awaitable.close()
+            raise KeyboardInterrupt
 
         async def main() -> T:
             self._task = asyncio.current_task()

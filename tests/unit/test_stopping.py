@@ -75,4 +75,21 @@ def test_a_polling_command_drains_on_the_first_signal_outside_the_loop_and_stops
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
-    assert stops.signals == 2
+    assert stops.signals == 2 and announced == ["drain", "now"]
+
+
+def test_a_signal_whose_interrupt_was_swallowed_before_the_loop_still_stops_the_run():
+    started = []
+
+    async def work() -> None:
+        started.append(True)
+
+    with pytest.raises(KeyboardInterrupt):
+        with StopSignals() as stops:
+            try:  # what vLLM's engine start-up does with a KeyboardInterrupt (vllm.utils.network_utils.zmq_socket_ctx)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except KeyboardInterrupt:
+                pass
+            stops.run(work())
+    assert started == []
