@@ -6,7 +6,7 @@ import json
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn
@@ -17,8 +17,33 @@ from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_err
 from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
+if TYPE_CHECKING:
+    from groundex.agent.schema import AnnotatedPost, Prediction
+
 app = typer.Typer(help="Benchmark runs: `groundex eval --dataset ... --out runs/NAME`, `groundex eval compare A B`.")
 RUN_FILE = "run.json"
+
+
+class _LiveMner:
+    """The run's MNER F1 so far (this call's posts), for the progress bar; restricted to the run's types."""
+
+    def __init__(self, names: set[str]):
+        self.names = names
+        self.correct = self.predicted = self.gold = 0
+
+    def add(self, annotated: AnnotatedPost, prediction: Prediction) -> str:
+        """Count one finished post; returns the F1 in percent, formatted for display."""
+        from groundex.eval.metrics import score
+        from groundex.eval.views import restrict_types
+
+        gold, predicted = restrict_types([annotated], [prediction], self.names)
+        mner = score(gold, predicted).mner.overall
+        self.correct += mner.correct
+        self.predicted += mner.predicted
+        self.gold += mner.gold
+        p = self.correct / self.predicted if self.predicted else 0.0
+        r = self.correct / self.gold if self.gold else 0.0
+        return f"{200 * p * r / (p + r):.2f}" if p + r else "0.00"
 
 
 def _announce_stop(step: str) -> None:
@@ -126,7 +151,6 @@ def eval_command(
 
 def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, split, types_name, image_dir, limit) -> None:
     from groundex.agent.extractor import Extractor
-    from groundex.eval.metrics import score
     from groundex.eval.predictions import read_predictions
     from groundex.eval.report import RunDescription, evaluate, metrics_document, write_report
     from groundex.eval.runner import PredictionLog, run_posts
@@ -140,7 +164,7 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
     done_before = len(log.done & post_ids)
     if log.done:
         stderr.print(f"resuming: {done_before} of {len(posts)} posts already done", highlight=False)
-    counts = {"correct": 0, "predicted": 0, "gold": 0}
+    live = _LiveMner(names)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), RemainingColumn(),
                TextColumn("MNER F1 {task.fields[f1]}"))
     # From loading the planner (vLLM starts its engine processes) to the report, Ctrl-C and SIGTERM stop the run
@@ -154,14 +178,7 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
                                          done_before=done_before, f1="-")
 
                 def on_done(annotated, prediction, notes) -> None:
-                    gold, predicted = restrict_types([annotated], [prediction], names)
-                    mner = score(gold, predicted).mner.overall
-                    counts["correct"] += mner.correct
-                    counts["predicted"] += mner.predicted
-                    counts["gold"] += mner.gold
-                    p = counts["correct"] / counts["predicted"] if counts["predicted"] else 0.0
-                    r = counts["correct"] / counts["gold"] if counts["gold"] else 0.0
-                    progress.update(task, advance=1, f1=f"{200 * p * r / (p + r):.2f}" if p + r else "0.00")
+                    progress.update(task, advance=1, f1=live.add(annotated, prediction))
 
                 stats = stops.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done, stops.drain))
             wall = time.monotonic() - started
