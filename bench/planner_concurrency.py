@@ -22,6 +22,7 @@ from groundex.agent.config import load_settings  # noqa: E402
 from groundex.agent.extractor import Extractor  # noqa: E402
 from groundex.agent.type_presets import load_preset  # noqa: E402
 from groundex.eval.datasets import load_split  # noqa: E402
+from groundex.eval.predictions import read_predictions  # noqa: E402
 from groundex.eval.runner import PredictionLog, run_posts  # noqa: E402
 
 
@@ -44,7 +45,7 @@ def main() -> None:
     asyncio.run(run_posts(posts[:2], extractor, schema, warm, concurrency=2))  # first-call costs out of the timings
     warm.close()
 
-    rates = {}
+    rates, answers = {}, {}
     for level in levels:
         log = PredictionLog(Path(tempfile.mkdtemp()) / f"c{level}.jsonl")
         started = time.perf_counter()
@@ -52,12 +53,16 @@ def main() -> None:
         seconds = time.perf_counter() - started
         log.close()
         rates[level] = stats.ran / seconds
+        answers[level] = {p.post_id: p.triples for p in read_predictions(log.path)}
         print(f"concurrency {level:3d}: {stats.ran} posts in {seconds:7.1f} s = {rates[level]:.3f} posts/s", flush=True)
     first = levels[0]
     print(f"profile {args.profile} ({settings.active.planner.backend}), planner load {load_s:.1f} s, "
           f"{len(posts)} dev posts, text-only")
     for level in levels:
-        print(f"posts/s at concurrency {level:3d} / at {first}: {rates[level] / rates[first]:.3f} x")
+        # greedy decoding, yet batches of other sizes round differently: a few answers change
+        differ = sum(answers[level][post_id] != triples for post_id, triples in answers[first].items())
+        print(f"posts/s at concurrency {level:3d} / at {first}: {rates[level] / rates[first]:.3f} x; "
+              f"posts predicted differently: {differ} of {len(answers[first])}")
 
 
 if __name__ == "__main__":  # vLLM starts its workers with spawn
