@@ -46,6 +46,10 @@ class PlannerSettings(_Strict):
     family: Literal["auto", "qwen2-vl", "qwen2.5-vl", "text"] = Field(
         default="auto", description="how the model sees images and writes boxes; auto: from the model config or name"
     )
+    answer_style: Literal["auto", "full", "lean"] = Field(
+        default="auto", description="how the planner is asked to write its answer (agent/contract.py): full (offsets, "
+        "descriptions), lean (text and type only, for text planners); auto: full if it sees images, else lean. "
+        "It must be the style the adapter was trained on")
     base_url: str | None = Field(default=None, description="vllm-server only: e.g. http://127.0.0.1:8000/v1")
     min_pixels: int = Field(default=56 * 56, gt=0, description="Qwen-VL image resize bounds, in pixels of area")
     max_pixels: int = Field(default=28 * 28 * 1280, gt=0, description="(must match the server's processor settings)")

@@ -1,10 +1,18 @@
 """The planner's output contract, in one place: the tool it may call and how its answer is read.
 
 The planner answers with
-1. a JSON object ``{"entities": [{"text", "start"?, "type", "description"}]}`` (``start`` is a character
-   offset into the post text; when it is missing or wrong, the exact surface string locates the entity), and
+1. a JSON object ``{"entities": [{"text", "start"?, "type", "description"?}]}`` in text order (``start`` is a
+   character offset into the post text; when it is missing or wrong, the surface string and the text order
+   locate the entity), and
 2. one ``locate_entity`` tool call per entity it believes visible, in the Hermes format that Qwen models and
    vLLM's ``hermes`` tool parser use: ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``.
+
+Two renderings of that one contract (``AnswerStyle``), read by the same reader:
+- ``full``: every entity with its offset and a referring description, and the call repeats text, type and
+  description (what a planner that sees the image writes: the description is what grounding looks for);
+- ``lean``: ``{"text", "type"}`` per entity and calls with the text only (text-only planners: an offset is
+  something a small model has to count, and a description it cannot see adds nothing but tokens; about half
+  the answer tokens of ``full``).
 
 Backends that get tool calls already parsed (an OpenAI-compatible server) pass them as ``ToolCall`` objects;
 backends that get raw text use ``split_tool_calls``. Either way ``read_planner_answer`` turns the answer into
@@ -17,11 +25,14 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from langchain_core.messages import ToolCall
 
 LOCATE_TOOL = "locate_entity"
+
+AnswerStyle = Literal["full", "lean"]
+ANSWER_STYLES: tuple[AnswerStyle, ...] = ("full", "lean")
 
 LOCATE_TOOL_SCHEMA: dict[str, Any] = {
     "type": "function",
@@ -43,12 +54,34 @@ LOCATE_TOOL_SCHEMA: dict[str, Any] = {
     },
 }
 
+LEAN_LOCATE_TOOL_SCHEMA: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": LOCATE_TOOL,
+        "description": LOCATE_TOOL_SCHEMA["function"]["description"],
+        "parameters": {
+            "type": "object",
+            "properties": {"text": LOCATE_TOOL_SCHEMA["function"]["parameters"]["properties"]["text"]},
+            "required": ["text"],
+        },
+    },
+}
+
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 
 
-def planner_tools() -> list[dict[str, Any]]:
+def planner_tools(style: AnswerStyle = "full") -> list[dict[str, Any]]:
     """The tool definitions given to the planner (OpenAI function format, as chat templates take them)."""
-    return [LOCATE_TOOL_SCHEMA]
+    return [LEAN_LOCATE_TOOL_SCHEMA if style == "lean" else LOCATE_TOOL_SCHEMA]
+
+
+def resolve_answer_style(setting: str, multimodal: bool) -> AnswerStyle:
+    """``auto`` -> ``full`` for planners that see the image, ``lean`` for text-only ones."""
+    if setting == "auto":
+        return "full" if multimodal else "lean"
+    if setting not in ANSWER_STYLES:
+        raise ValueError(f"unknown answer style {setting!r}; styles: auto, {', '.join(ANSWER_STYLES)}")
+    return setting  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -166,18 +199,43 @@ def read_planner_answer(content: str, tool_calls: Sequence[ToolCall]) -> Planner
     return PlannerAnswer(tuple(entities), tuple(locate_calls), tuple(problems))
 
 
-def render_planner_answer(entities: Sequence[PlannedEntity]) -> tuple[str, list[ToolCall]]:
+_DECISION_POINTS = re.compile(
+    r'"entities":\s*\[\s*(?=.)'          # any entity at all: '{' or ']'
+    r'|\}\s*(?=[,\]])'                    # after an entity: go on (',') or close the list (']')
+    r'|"(?:text|type|start)":\s*"?'         # which span starts here, which type, which offset
+    r'|</tool_call>'                        # after a call: another one, or the end of the turn
+    , re.DOTALL)
+
+
+def decision_offsets(answer: str) -> list[int]:
+    """Character offsets in a rendered assistant turn (content + tool calls, as the chat template writes them)
+    where the planner decides rather than copies format: whether the list has an entity, continue or close
+    after each entity, the first character of each span, type and offset, whether a tool call follows the
+    entity list, and another call or the end after each call. Fine-tuning logs (and may weight) the loss on
+    the tokens holding these characters."""
+    offsets = [match.end() for match in _DECISION_POINTS.finditer(answer)]
+    try:  # the end of the entity list: a tool call follows, or the turn ends
+        _, end = json.JSONDecoder().raw_decode(answer, answer.index("{"))
+        offsets.append(end)
+    except (ValueError, json.JSONDecodeError):
+        pass
+    return sorted(o for o in set(offsets) if o < len(answer))
+
+
+def render_planner_answer(entities: Sequence[PlannedEntity], style: AnswerStyle = "full") -> tuple[str, list[ToolCall]]:
     """The inverse of ``read_planner_answer``: the content and tool calls a perfect planner would write.
 
-    Used to build fine-tuning targets and scripted planners, so that both speak exactly this contract.
+    Used to build fine-tuning targets and scripted planners, so that both speak exactly this contract. ``lean``
+    leaves out what the reader can do without (offsets, descriptions); ``entities`` must be in text order then.
     """
-    content = json.dumps(
-        {"entities": [{"text": e.text, "start": e.start, "type": e.type, "description": e.description}
-                      for e in entities]},
-        ensure_ascii=False,
-    )
+    if style == "lean":
+        listed = [{"text": e.text, "type": e.type} for e in entities]
+    else:
+        listed = [{"text": e.text, "start": e.start, "type": e.type, "description": e.description} for e in entities]
+    content = json.dumps({"entities": listed}, ensure_ascii=False)
     calls = [
-        ToolCall(name=LOCATE_TOOL, args={"text": e.text, "type": e.type, "description": e.description},
+        ToolCall(name=LOCATE_TOOL,
+                 args={"text": e.text} if style == "lean" else {"text": e.text, "type": e.type, "description": e.description},
                  id=e.locate_call_id or f"call_{index}", type="tool_call")
         for index, e in enumerate(entities) if e.locate_call_id is not None
     ]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from groundex.agent.contract import AnswerStyle
 from groundex.agent.schema import Box, Post, TypeSchema
 from groundex.prompts import render_prompt
 
 
-def system_text(types: TypeSchema, multimodal: bool) -> str:
-    """The system prompt: the instructions, the type schema and the output contract."""
-    return render_prompt("system", types=list(types), multimodal=multimodal)
+def system_text(types: TypeSchema, multimodal: bool, style: AnswerStyle = "full") -> str:
+    """The system prompt: the instructions, the type schema and the output contract in ``style``
+    (``lean`` is written for text-only planners; a planner that sees the image always gets ``full``)."""
+    return render_prompt("system", types=list(types), multimodal=multimodal, style=style)
 
 
 def user_text(post: Post) -> str:

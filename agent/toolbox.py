@@ -13,6 +13,7 @@ from PIL import Image
 
 from groundex.agent.backends.registry import build_planner
 from groundex.agent.config import Settings, ToolSettings
+from groundex.agent.contract import AnswerStyle, resolve_answer_style
 from groundex.agent.schema import Entity
 from groundex.agent.type_presets import person_type_names
 from groundex.prompts import render_prompt
@@ -41,6 +42,7 @@ class Toolbox:
     entailment: EntailmentTool
     grounding: GroundingTool
     segmentation_factory: Callable[[], SegmentationTool]
+    answer_style: AnswerStyle = "full"  # how the planner's prompt asks it to answer (agent/contract.py)
     _segmentation: SegmentationTool | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     load_image: Callable[[Path], Image.Image] = field(
@@ -71,6 +73,7 @@ def build_toolbox(settings: Settings, planner: BaseChatModel | None = None) -> T
     is_person = person_type_names().__contains__
     return Toolbox(
         planner=planner,
+        answer_style=resolve_answer_style(profile.planner.answer_style, getattr(planner, "multimodal", False)),
         entailment=_build(ENTAILMENT_BACKENDS, "entailment", profile.entailment, planner, entailment_question, is_person),
         grounding=_build(GROUNDING_BACKENDS, "grounding", profile.grounding, planner, grounding_question, is_person),
         segmentation_factory=lambda: _build(SEGMENTATION_BACKENDS, "segmentation", profile.segmentation, planner, None,

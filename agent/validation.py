@@ -14,13 +14,20 @@ from groundex.agent.state import Candidate
 
 
 def _occurrences(text: str, needle: str, ignore_case: bool) -> list[int]:
+    """Start offsets of ``needle`` in ``text``; those standing as whole words (no letter or digit glued on
+    either side) when there are any, else all of them ("Messi" in "Messi's" stands alone, "Al" in "Also" does not)."""
     flags = re.IGNORECASE if ignore_case else 0
-    return [m.start() for m in re.finditer(re.escape(needle), text, flags)]
+    found = [m.start() for m in re.finditer(re.escape(needle), text, flags)]
+    whole = [s for s in found if not (s > 0 and text[s - 1].isalnum() and needle[0].isalnum())
+             and not (s + len(needle) < len(text) and text[s + len(needle)].isalnum() and needle[-1].isalnum())]
+    return whole or found
 
 
-def resolve_span(planned: PlannedEntity, post_text: str) -> tuple[int, int] | None:
-    """The character span of a planned entity: its offset if the text stands there, else the one exact (then
-    case-insensitive) occurrence of its text in the post; ``None`` when absent or ambiguous."""
+def resolve_span(planned: PlannedEntity, post_text: str, after: int = 0) -> tuple[int, int] | None:
+    """The character span of a planned entity: its offset if the text stands there; else the first occurrence
+    of its text at or after ``after`` (the end of the entity listed before it: answers list entities in text
+    order), else its one occurrence anywhere; exact matches first, then case-insensitive ones. ``None`` when
+    absent or ambiguous."""
     needle = planned.text.strip()
     if not needle:
         return None
@@ -28,8 +35,10 @@ def resolve_span(planned: PlannedEntity, post_text: str) -> tuple[int, int] | No
         return planned.start, planned.start + len(needle)
     for ignore_case in (False, True):
         found = _occurrences(post_text, needle, ignore_case)
-        if len(found) == 1:
-            return found[0], found[0] + len(needle)
+        later = [s for s in found if s >= after]
+        chosen = later[0] if later else found[0] if len(found) == 1 else None
+        if chosen is not None:
+            return chosen, chosen + len(needle)
         if found:
             return None
     return None
@@ -48,11 +57,14 @@ def validate_entities(planned: Sequence[PlannedEntity], post: Post, types: TypeS
     candidates: list[Candidate] = []
     warnings: list[str] = []
     taken: dict[tuple[int, int], Candidate] = {}
+    cursor = 0  # the end of the last entity placed: the next one is looked for after it first
     for item in planned:
-        span = resolve_span(item, post.text)
+        span = resolve_span(item, post.text, cursor)
         if span is None:
-            warnings.append(f"dropped {item.text!r}: not found exactly once in the post text")
+            warnings.append(f"dropped {item.text!r}: not found in the post text (or only at several places "
+                            "before the entity listed ahead of it)")
             continue
+        cursor = span[1]
         type_name = resolve_type(item.type, types)
         if type_name is None:
             warnings.append(f"dropped {item.text!r}: type {item.type!r} is not in the schema ({', '.join(types.names)})")

@@ -8,26 +8,29 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from groundex.agent.backends.messages import image_block
-from groundex.agent.contract import planner_tools, read_planner_answer
+from groundex.agent.contract import AnswerStyle, planner_tools, read_planner_answer
 from groundex.agent.prompting import system_text, user_text
 from groundex.agent.state import NEW_TURN, ExtractionState
 from groundex.agent.toolbox import Toolbox
 from groundex.agent.validation import validate_entities
 
 
-def opening_messages(state: ExtractionState, multimodal: bool) -> list[BaseMessage]:
-    """The system prompt (types + contract) and the post as the first user turn."""
-    system = system_text(state.types, multimodal)
+UNREADABLE_ANSWER = "the planner's answer could not be read"
+
+
+def opening_messages(state: ExtractionState, multimodal: bool, style: AnswerStyle = "full") -> list[BaseMessage]:
+    """The system prompt (types + contract in ``style``) and the post as the first user turn."""
+    system = system_text(state.types, multimodal, style)
     text = {"type": "text", "text": user_text(state.post)}
     blocks = [image_block(state.post.image_path), text] if multimodal and state.post.image_path else [text]
     return [SystemMessage(system), HumanMessage(content=blocks)]
 
 
 def plan(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any]:
-    planner = runtime.context.planner
+    planner, style = runtime.context.planner, runtime.context.answer_style
     follow_up = bool(state.messages)
-    new_messages = [] if follow_up else opening_messages(state, getattr(planner, "multimodal", False))
-    reply = planner.bind_tools(planner_tools()).invoke([*state.messages, *new_messages])
+    new_messages = [] if follow_up else opening_messages(state, getattr(planner, "multimodal", False), style)
+    reply = planner.bind_tools(planner_tools(style)).invoke([*state.messages, *new_messages])
     answer = read_planner_answer(str(reply.content), reply.tool_calls)
     candidates, rejected = validate_entities(answer.entities, state.post, state.types)
     problems = [*reply.response_metadata.get("problems", []), *answer.problems, *rejected]
@@ -37,6 +40,6 @@ def plan(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any]:
         return {"messages": [reply], "warnings": [NEW_TURN, *problems, "the planner's answer to the follow-up could "
                                                   "not be read: the result is unchanged"]}
     if unreadable:
-        problems.append("the planner's answer could not be read: no entities extracted")
+        problems.append(f"{UNREADABLE_ANSWER}: no entities extracted")
     return {"messages": [*new_messages, reply], "candidates": tuple(candidates), "locations": {NEW_TURN: None},
             "warnings": [NEW_TURN, *problems], "result": None}

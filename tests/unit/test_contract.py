@@ -59,3 +59,40 @@ def test_render_then_read_round_trips():
     content, calls = render_planner_answer(entities)
     assert json.loads(content)["entities"][1] == {"text": "Madrid", "start": 21, "type": "LOC", "description": "Madrid"}
     assert read_planner_answer(content, calls).entities == tuple(entities)
+
+
+def test_lean_answers_leave_out_offsets_and_descriptions_and_read_back():
+    entities = [PlannedEntity("Messi", "PER", "Messi", 0, "call_0"), PlannedEntity("Madrid", "LOC", "Madrid", 21)]
+    content, calls = render_planner_answer(entities, "lean")
+    assert json.loads(content) == {"entities": [{"text": "Messi", "type": "PER"}, {"text": "Madrid", "type": "LOC"}]}
+    assert [c["args"] for c in calls] == [{"text": "Messi"}]
+    read = read_planner_answer(content, calls).entities
+    assert [(e.text, e.type, e.start, e.description, e.locate_call_id) for e in read] == \
+        [("Messi", "PER", None, "Messi", "call_0"), ("Madrid", "LOC", None, "Madrid", None)]
+    from groundex.agent.contract import planner_tools
+
+    assert list(planner_tools("lean")[0]["function"]["parameters"]["properties"]) == ["text"]
+    assert planner_tools("full")[0]["function"]["parameters"]["required"] == ["text", "type", "description"]
+
+
+def test_answer_style_auto_is_full_for_image_planners_and_lean_for_text_ones():
+    import pytest
+
+    from groundex.agent.contract import resolve_answer_style
+
+    assert (resolve_answer_style("auto", True), resolve_answer_style("auto", False)) == ("full", "lean")
+    assert resolve_answer_style("full", False) == "full"
+    with pytest.raises(ValueError, match="unknown answer style"):
+        resolve_answer_style("short", False)
+
+
+def test_decision_points_are_the_choices_of_an_answer_not_its_format():
+    from groundex.agent.contract import decision_offsets
+
+    answer = ('{"entities": [{"text": "Nick Jonas", "type": "musician"}, {"text": "Demi Lovato", "type": "actor"}]}\n'
+              '<tool_call>\n{"name": "locate_entity", "arguments": {"text": "Demi Lovato"}}\n</tool_call><|im_end|>')
+    at = [answer[o:o + 4] for o in decision_offsets(answer)]
+    # any entity, span, type, go on, span, type, close the list, a call follows, which one, no further call
+    assert at == ['{"te', "Nick", "musi", ', {"', "Demi", "acto", "]}\n<", "\n<to", "Demi", "<|im"]
+    empty = '{"entities": []}<|im_end|>'
+    assert [empty[o:o + 3] for o in decision_offsets(empty)] == ["]}<", "<|i"]

@@ -18,9 +18,24 @@ def test_span_repaired_from_a_unique_surface_string():
     assert resolve_span(PlannedEntity("Messi", "PER", "", start=7), POST.text) == (0, 5)
 
 
+def test_repeated_surface_strings_are_placed_in_text_order():
+    # lean answers carry no offsets: the n-th listing of a repeated string is its n-th occurrence
+    planned = [PlannedEntity("Madrid", "LOC", ""), PlannedEntity("Madrid", "LOC", "")]
+    candidates, warnings = validate_entities(planned, POST, load_preset("gmner"))
+    assert [c.entity.span for c in candidates] == [(24, 30), (33, 39)] and warnings == []
+    assert resolve_span(PlannedEntity("Madrid", "LOC", ""), POST.text, after=31) == (33, 39)
+
+
 def test_ambiguous_or_absent_surface_strings_are_not_guessed():
-    assert resolve_span(PlannedEntity("Madrid", "LOC", "", start=None), POST.text) is None
+    # listed after the last "Madrid" but found twice before it: which one was meant cannot be told
+    assert resolve_span(PlannedEntity("Madrid", "LOC", "", start=None), POST.text, after=39) is None
     assert resolve_span(PlannedEntity("Ronaldo", "PER", ""), POST.text) is None
+
+
+def test_whole_words_are_preferred_to_pieces_of_words():
+    post = Post("p", "Also Al Gore")
+    assert resolve_span(PlannedEntity("Al", "PER", ""), post.text) == (5, 7)
+    assert resolve_span(PlannedEntity("Messi", "PER", ""), "Messi's goal") == (0, 5)
 
 
 def test_case_insensitive_match_uses_the_post_spelling():
