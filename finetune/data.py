@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from groundex.agent.backends.messages import tool_result_text
-from groundex.agent.contract import PlannedEntity, planner_tools, render_planner_answer
+from groundex.agent.contract import AnswerStyle, PlannedEntity, planner_tools, render_planner_answer
+from groundex.agent.contract import resolve_answer_style
 from groundex.agent.errors import GroundexError
 from groundex.agent.prompting import locate_result, system_text, user_text
 from groundex.agent.schema import AnnotatedPost
@@ -52,8 +53,9 @@ class SftExample:
 
 
 def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions: DescriptionSource,
-                  multimodal: bool, final_answer: bool = True) -> SftExample:
-    """The training conversation for one post (``multimodal``: the planner sees the post's image, if it has one)."""
+                  multimodal: bool, final_answer: bool = True, style: AnswerStyle = "full") -> SftExample:
+    """The training conversation for one post (``multimodal``: the planner sees the post's image, if it has one;
+    ``style``: the answer rendering, ``agent.contract.AnswerStyle``)."""
     post = annotated.post
     sees_image = multimodal and post.image_path is not None
     sampled = sampler.sample(post.id, {g.entity.type for g in annotated.gold})
@@ -63,10 +65,11 @@ def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions
                       g.entity.start, f"call_{index}" if g.groundable else None)
         for index, g in enumerate(kept)
     ]
-    content, calls = render_planner_answer(planned)
+    planned.sort(key=lambda p: p.start)  # text order, as the prompt asks (the lean style relies on it)
+    content, calls = render_planner_answer(planned, style)
     user_parts = ([{"type": "image"}] if sees_image else []) + [{"type": "text", "text": user_text(post)}]
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system_text(sampled.schema, sees_image)},
+        {"role": "system", "content": system_text(sampled.schema, sees_image, style)},
         {"role": "user", "content": user_parts},
         {"role": "assistant", "content": content,
          "tool_calls": [{"type": "function", "id": c["id"], "function": {"name": c["name"], "arguments": c["args"]}}
@@ -84,13 +87,58 @@ def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions
         messages.append({"role": "assistant", "content": json.dumps({"triples": triples}, ensure_ascii=False),
                          "tool_calls": []})
     images = (str(post.image_path),) if sees_image else ()
-    return SftExample(post.id, tuple(messages), tuple(planner_tools()), images, not sees_image, sampled.names)
+    return SftExample(post.id, tuple(messages), tuple(planner_tools(style)), images, not sees_image, sampled.names)
 
 
 def build_examples(posts: Iterable[AnnotatedPost], sampler: SchemaSampler, descriptions: DescriptionSource,
-                   multimodal: bool, final_answer: bool = True) -> Iterator[SftExample]:
+                   multimodal: bool, final_answer: bool = True, style: AnswerStyle = "full") -> Iterator[SftExample]:
     for annotated in posts:
-        yield build_example(annotated, sampler, descriptions, multimodal, final_answer)
+        yield build_example(annotated, sampler, descriptions, multimodal, final_answer, style)
+
+
+@dataclass(frozen=True)
+class DataRecipe:
+    """How a split becomes training conversations (``groundex finetune build-data`` takes these as flags).
+
+    ``dataset = "twitter-fmnerg"`` gives fine labels, whose schemas are drawn at the GMNER, FMNERG-group or fine
+    level (``FineLabelSampler``); ``twitter-gmner`` gives GMNER types with FMNERG fine types as negatives only.
+    ``answer_style``: ``auto`` is lean for text-only examples, full otherwise. ``held_out``: ``None`` for the
+    default zero-shot list (``schema_sampling.ZERO_SHOT_TYPES``)."""
+
+    dataset: str = "twitter-gmner"
+    split: str = "train"
+    text_only: bool = True
+    answer_style: str = "auto"
+    seed: int = 0
+    randomise: bool = True
+    final_answer: bool = True
+    held_out: tuple[str, ...] | None = None
+
+
+def build_dataset(recipe: DataRecipe, data: Path, image_dir: Path | None = None,
+                  descriptions: Path | None = None) -> list[SftExample]:
+    """The training conversations of a whole split (``data``: the dataset folder or its parent)."""
+    from groundex.agent.type_presets import load_preset
+    from groundex.eval.datasets import dataset_spec, load_split
+    from groundex.finetune.descriptions import FileDescriptions, TemplateDescriptions
+    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, FineLabelSampler, RandomisationConfig
+
+    style = resolve_answer_style(recipe.answer_style, multimodal=not recipe.text_only)
+    posts = load_split(recipe.dataset, data, recipe.split, image_dir=None if recipe.text_only else image_dir)
+    overrides: dict[str, Any] = {"enabled": recipe.randomise}
+    if recipe.held_out is not None:
+        overrides["held_out_types"] = list(recipe.held_out)
+    randomisation = RandomisationConfig(**overrides)
+    base = load_preset(dataset_spec(recipe.dataset).type_preset)
+    fine = load_preset("fmnerg")
+    if base.name == "fmnerg":
+        sampler: Any = FineLabelSampler(fine, load_preset("fmnerg-coarse"), load_preset("gmner"), randomisation, recipe.seed)
+    else:
+        negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine} if base.name == "gmner" else {}
+        sampler = SchemaSampler(base, randomisation, recipe.seed, negatives=fine, negative_base=negative_base)
+    source = FileDescriptions(descriptions) if descriptions else TemplateDescriptions()
+    return list(build_examples(posts, sampler, source, multimodal=not recipe.text_only,
+                               final_answer=recipe.final_answer, style=style))
 
 
 def write_examples(path: Path, examples: Iterable[SftExample]) -> int:

@@ -28,28 +28,23 @@ def build_data_command(
     no_randomise: Annotated[bool, typer.Option("--no-randomise", help="always show the dataset's own type schema")] = False,
     held_out: Annotated[Optional[str], typer.Option("--held-out", help="comma-separated types never to show (default: the zero-shot list)")] = None,
     final_answer: Annotated[bool, typer.Option("--final-answer/--no-final-answer", help="end with the tool results and the final triples turn (the agent graph assembles triples itself, so short CPU runs can leave it out)")] = True,
+    answer_style: Annotated[str, typer.Option("--answer-style", help="auto (lean for --text-only, else full), full or lean: how the answers are written (agent/contract.py)")] = "auto",
 ) -> None:
-    """Turn a split's gold annotations into planner training conversations (one per post)."""
-    from groundex.agent.type_presets import load_preset
-    from groundex.eval.datasets import dataset_spec, load_split
-    from groundex.finetune.data import build_examples, write_examples
-    from groundex.finetune.descriptions import FileDescriptions, TemplateDescriptions
-    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, RandomisationConfig, SchemaSampler
+    """Turn a split's gold annotations into planner training conversations (one per post).
+
+    With ``--dataset twitter-fmnerg`` (fine labels) each post's schema is drawn at the GMNER, FMNERG-group or
+    fine level (``finetune.schema_sampling.FineLabelSampler``)."""
+    from groundex.finetune.data import DataRecipe, build_dataset, write_examples
 
     if image_dir is None and not text_only:
         raise GroundexError("no --image-dir: the multimodal planner learns from the images. Give the folder of "
                             "<id>.jpg files, or pass --text-only to build text-only examples (labelled as such)")
-    posts = load_split(dataset, data, split, image_dir=None if text_only else image_dir)
-    overrides = {"enabled": not no_randomise}
-    if held_out is not None:
-        overrides["held_out_types"] = [t.strip() for t in held_out.split(",") if t.strip()]
-    randomisation = RandomisationConfig(**overrides)
-    base = load_preset(dataset_spec(dataset).type_preset)
-    fine = load_preset("fmnerg")
-    negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine} if base.name == "gmner" else {}
-    sampler = SchemaSampler(base, randomisation, seed, negatives=fine, negative_base=negative_base)
-    source = FileDescriptions(descriptions) if descriptions else TemplateDescriptions()
-    examples = list(build_examples(posts, sampler, source, multimodal=not text_only, final_answer=final_answer))
+    if answer_style not in ("auto", "full", "lean"):
+        raise GroundexError(f"--answer-style must be auto, full or lean, not {answer_style!r}")
+    recipe = DataRecipe(dataset=dataset, split=split, text_only=text_only, answer_style=answer_style, seed=seed,
+                        randomise=not no_randomise, final_answer=final_answer,
+                        held_out=None if held_out is None else tuple(t.strip() for t in held_out.split(",") if t.strip()))
+    examples = build_dataset(recipe, data, image_dir=None if text_only else image_dir, descriptions=descriptions)
     count = write_examples(out, examples)
     without_image = sum(e.text_only for e in examples)
     stderr.print(f"wrote {count} examples to {out}; {without_image} text-only"

@@ -47,3 +47,39 @@ def test_dev_gold_scored_against_itself_is_perfect(shared_data):
         overall = report.task(task).overall
         assert (overall.precision, overall.recall, overall.f1) == (1.0, 1.0, 1.0)
         assert overall.gold == 2450
+
+
+def test_fmnerg_train_matches_gmner_train_and_its_source_card(shared_data):
+    """Counts from ../shared/data/twitter-fmnerg/SOURCE.md: the same 7,000 posts, ids, order and spans as GMNER
+    train, 11,779 mentions in 8 coarse groups and all 51 fine types."""
+    from groundex.eval.datasets.twitter import read_twitter_fmnerg
+
+    fine = load_split("twitter-fmnerg", shared_data, "train")
+    gmner = load_split("twitter-gmner", shared_data, "train")
+    spans = lambda data: [(a.post.id, a.post.text, g.entity.span) for a in data for g in a.gold]  # noqa: E731
+    assert [a.post.id for a in fine] == [a.post.id for a in gmner] and spans(fine) == spans(gmner)
+    types = Counter(g.entity.type for a in fine for g in a.gold)
+    assert len(types) == 51 and sum(types.values()) == 11779
+    assert (types["athlete"], types["sports_team"], types["musician"], types["city"], types["continent"]) == \
+        (1228, 1151, 912, 613, 22)
+    path = shared_data / "twitter-fmnerg" / "train.txt"
+    coarse = Counter(g.entity.type for a in read_twitter_fmnerg(path, shared_data / "twitter-gmner-v2" / "xml",
+                                                                 level="coarse") for g in a.gold)
+    assert coarse == {"person": 5019, "organization": 3035, "location": 1553, "event": 614, "art": 495,
+                      "building": 365, "product": 355, "other": 343}
+    # every fine type lies under its GMNER type (FMNERG groups roll up to PER / ORG / LOC / OTHER)
+    from groundex.agent.type_presets import load_preset
+    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER
+
+    group = {t.name: t.group for t in load_preset("fmnerg")}
+    assert all(FMNERG_GROUP_TO_GMNER[group[f.entity.type]] == g.entity.type
+               for a, b in zip(fine, gmner) for f, g in zip(a.gold, b.gold))
+
+
+def test_the_zero_shot_types_are_frequent_and_rare_and_leave_most_fine_types_seen(shared_data):
+    from groundex.finetune.schema_sampling import ZERO_SHOT_TYPES
+
+    types = Counter(g.entity.type for a in load_split("twitter-fmnerg", shared_data, "train") for g in a.gold)
+    held = {t: types[t] for t in ZERO_SHOT_TYPES}
+    assert max(held.values()) > 500 and min(held.values()) < 50 and len(types) - len(held) == 41
+    assert sum(held.values()) == 2828

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from groundex.agent.type_presets import load_preset
 from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, RandomisationConfig, SchemaSampler
 
@@ -58,3 +60,40 @@ def test_the_shipped_gpu_recipe_is_a_valid_training_config(repo_root):
     config = load_train_config(repo_root / "finetune" / "recipes" / "qwen2.5-vl-7b.toml")
     assert config.model == "Qwen/Qwen2.5-VL-7B-Instruct" and config.lora.rank == 16
     assert config.images.max_pixels == 1024 * 28 * 28 and config.data.name == "gmner-train.jsonl"
+
+
+def fine_sampler(seed: int = 0, **config):
+    from groundex.finetune.schema_sampling import FineLabelSampler
+
+    return FineLabelSampler(FINE, load_preset("fmnerg-coarse"), GMNER, RandomisationConfig(**config), seed)
+
+
+def test_fine_labels_give_schemas_at_all_three_levels_with_correct_targets():
+    gold = {"athlete", "sports_team", "politician"}  # politician is held out by default
+    held_out = set(RandomisationConfig().held_out_types)
+    coarse_names = set(load_preset("fmnerg-coarse").names)
+    samples = [fine_sampler(4).sample(f"p{i}", gold) for i in range(400)]
+    for sampled in samples:
+        shown = set(sampled.schema.names)
+        assert not shown & held_out and all(name in shown for name in sampled.names.values())
+        if sampled.level in ("gmner", "coarse"):
+            # a held-out fine type's entities stay in coarse targets, under their coarse name
+            assert sampled.names.get("politician") == sampled.names.get("athlete")
+            assert sampled.level == "gmner" or {sampled.names.get("athlete")} <= coarse_names | {None}
+        else:
+            assert "politician" not in sampled.names  # never a target under a name it is not shown by
+            assert set(sampled.names) <= {"athlete", "sports_team"}
+            extras = {n.replace(" ", "_") for n in shown} - set(sampled.names)
+            assert extras and not extras & gold
+    levels = Counter(s.level for s in samples)
+    assert all(levels[k] > 40 for k in ("gmner", "coarse", "fine")), levels
+    assert any(len(s.schema) == 41 for s in samples)  # sometimes every seen fine type
+    assert samples == [fine_sampler(4).sample(f"p{i}", gold) for i in range(400)]
+
+
+def test_fine_negatives_never_name_a_type_of_the_post():
+    for index in range(300):
+        sampled = fine_sampler(5, level_weights={"fine": 1.0}, all_fine_probability=0.0).sample(f"p{index}", {"band", "city"})
+        assert "city" not in sampled.schema.names and "city" not in sampled.names
+        assert {n for n in sampled.schema.names} - {"band"} and all(
+            n.replace(" ", "_") not in {"city"} for n in sampled.schema.names)
