@@ -39,6 +39,8 @@ class LoraSettings(_Section):
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         description="language-model linear layers (vLLM applies LoRA to these, not to the vision tower)")
+    top_layers: int = Field(0, ge=0, description="LoRA on the top N decoder layers only (0: all). The frozen layers "
+                                                 "below then run without autograd: no backward pass through them")
 
 
 class TrainingSettings(_Section):
@@ -51,6 +53,11 @@ class TrainingSettings(_Section):
     weight_decay: float = Field(0.0, ge=0)
     max_length: int = Field(4096, gt=0, description="longer examples are skipped (and counted), not truncated")
     gradient_checkpointing: bool = True
+    attention: str = Field("auto", pattern="^(auto|eager|sdpa)$",
+                           description="attention kernel (transformers attn_implementation); auto: the model's default. "
+                                       "eager is 12 % faster than sdpa for Gemma 3 270M on 2 CPU cores")
+    decision_weight: float = Field(1.0, gt=0, description="loss weight of the answer's decision tokens (continue or "
+                                                          "stop, span, type, call or not) against 1 for format tokens")
     precision: str = Field("auto", pattern="^(auto|bf16|fp32)$", description="auto: bf16 where the GPU supports it")
     seed: int = 0
     save_every: int = Field(200, gt=0, description="optimizer steps between resumable checkpoints")

@@ -66,6 +66,8 @@ def collate(encodings: list[TrainingEncoding], pad_id: int) -> dict[str, torch.T
         "input_ids": torch.cat([pad(e.inputs["input_ids"], pad_id) for e in encodings]),
         "attention_mask": torch.cat([pad(e.inputs["attention_mask"], 0) for e in encodings]),
         "labels": torch.cat([pad(e.labels, IGNORE_INDEX) for e in encodings]),
+        "decisions": torch.cat([pad((e.decisions if e.decisions is not None else torch.zeros_like(e.labels)).long(), 0)
+                                for e in encodings]).bool(),
     }
     if any("pixel_values" in e.inputs for e in encodings):
         batch["mm_token_type_ids"] = torch.cat([pad(e.inputs.get("mm_token_type_ids", torch.zeros_like(e.inputs["input_ids"])), 0)
@@ -75,17 +77,38 @@ def collate(encodings: list[TrainingEncoding], pad_id: int) -> dict[str, torch.T
     return batch
 
 
-def assistant_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean next-token cross-entropy over assistant tokens, computing logits only where they are needed."""
+@dataclass(frozen=True)
+class BatchLoss:
+    """``objective``: what is minimised (decision tokens weighted); ``mean``: plain mean cross-entropy over the
+    assistant tokens; ``decision``: mean over the decision tokens only (``nan`` when the batch has none)."""
+
+    objective: torch.Tensor
+    mean: float
+    decision: float
+    tokens: int = 0
+    decision_tokens: int = 0
+
+
+def assistant_loss(model: Any, batch: dict[str, torch.Tensor], decision_weight: float = 1.0) -> BatchLoss:
+    """Next-token cross-entropy over assistant tokens, computing logits only where they are needed."""
     labels = batch["labels"]
     targets = labels[:, 1:]
     positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
     if positions.numel() == 0:
         raise GroundexError("a training batch has no assistant tokens")
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "decisions")}
     logits = model(**inputs, logits_to_keep=positions).logits
-    return torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                             targets[:, positions].reshape(-1), ignore_index=IGNORE_INDEX)
+    kept_targets = targets[:, positions].reshape(-1)
+    losses = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), kept_targets,
+                                               ignore_index=IGNORE_INDEX, reduction="none")
+    counted = kept_targets != IGNORE_INDEX
+    decisions = batch["decisions"][:, 1:][:, positions].reshape(-1).to(losses.device) & counted \
+        if "decisions" in batch else torch.zeros_like(counted)
+    weights = counted.float() + (decision_weight - 1.0) * decisions.float()
+    objective = (losses * weights).sum() / weights.sum()
+    detached = losses.detach()
+    decision = float(detached[decisions].mean()) if decisions.any() else float("nan")
+    return BatchLoss(objective, float(detached[counted].mean()), decision, int(counted.sum()), int(decisions.sum()))
 
 
 def _use_bf16(precision: str) -> bool:
@@ -115,12 +138,20 @@ def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEnco
     except OSError as error:
         raise GroundexError(f"base model {config.model!r} cannot be loaded: {str(error).splitlines()[0]}") from error
     auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
-    model = auto_class.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
+    attention = {} if config.training.attention == "auto" else {"attn_implementation": config.training.attention}
+    model = auto_class.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32, **attention)
     if config.training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
+    layers = None
+    if config.lora.top_layers:
+        text_config = model.config.get_text_config()
+        count = text_config.num_hidden_layers
+        if config.lora.top_layers > count:
+            raise GroundexError(f"lora.top_layers = {config.lora.top_layers}, but {config.model!r} has {count} layers")
+        layers = list(range(count - config.lora.top_layers, count))
     lora = LoraConfig(r=config.lora.rank, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                      target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
+                      target_modules=config.lora.target_modules, task_type="CAUSAL_LM", layers_to_transform=layers)
     model = get_peft_model(model, lora)
     encoder = ChatEncoder.load(model_path, family, config.images.min_pixels, config.images.max_pixels)
     return model, encoder
@@ -173,7 +204,11 @@ def write_loss_plot(csv_path: Path, png_path: Path) -> None:
     with csv_path.open() as handle:
         rows = list(csv.DictReader(handle))
     figure, axis = plt.subplots(figsize=(7, 4))
-    axis.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], linewidth=1.2)
+    steps = [int(r["step"]) for r in rows]
+    axis.plot(steps, [float(r["loss"]) for r in rows], linewidth=1.2, label="all assistant tokens")
+    if rows and "decision_loss" in rows[0]:
+        axis.plot(steps, [float(r["decision_loss"]) for r in rows], linewidth=1.2, label="decision tokens")
+        axis.legend()
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("training loss (assistant tokens)")
     axis.grid(alpha=0.3)
@@ -217,7 +252,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
         position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
     loss_csv = output / "loss.csv"
     if position["step"] == 0 or not loss_csv.is_file():
-        loss_csv.write_text("step,epoch,loss,learning_rate,elapsed_s\n")
+        loss_csv.write_text("step,epoch,loss,decision_loss,learning_rate,elapsed_s\n")
     else:  # keep the rows up to the checkpoint: steps after it are redone
         rows = loss_csv.read_text().splitlines()
         loss_csv.write_text("\n".join([rows[0], *[r for r in rows[1:] if int(r.split(",")[0]) <= position["step"]]]) + "\n")
@@ -227,6 +262,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     # elapsed_s in loss.csv counts training time across resumes (the checkpoint keeps it; older ones lack it)
     step, losses, skipped, started = position["step"], [], 0, time.monotonic() - position.get("elapsed_s", 0.0)
     micro_losses: list[float] = []
+    micro_decisions: list[float] = []
     if stop_requested():  # asked while the model was loading: nothing new to save
         return TrainResult(None, step, (), 0, stopped=True, total_steps=total_steps)
     for epoch in range(position["epoch"], math.ceil(total_steps / steps_per_epoch) + 1):
@@ -245,21 +281,24 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
                 continue
             batch = {k: v.to(accelerator.device) for k, v in collate(kept, pad_id).items()}
             with accelerator.accumulate(model):
-                loss = assistant_loss(model, batch)
-                accelerator.backward(loss)
+                loss = assistant_loss(model, batch, settings.decision_weight)
+                accelerator.backward(loss.objective)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            micro_losses.append(float(loss.detach()))
+            micro_losses.append(loss.mean)
+            if not math.isnan(loss.decision):
+                micro_decisions.append(loss.decision)
             if not accelerator.sync_gradients:
                 continue
             step += 1
             step_loss = sum(micro_losses) / len(micro_losses)
-            micro_losses = []
+            decision_loss = sum(micro_decisions) / len(micro_decisions) if micro_decisions else float("nan")
+            micro_losses, micro_decisions = [], []
             losses.append(step_loss)
             if step % settings.log_every == 0 or step == total_steps:
                 with loss_csv.open("a") as handle:
-                    handle.write(f"{step},{epoch},{step_loss:.6f},{scheduler.get_last_lr()[0]:.3e},"
+                    handle.write(f"{step},{epoch},{step_loss:.6f},{decision_loss:.6f},{scheduler.get_last_lr()[0]:.3e},"
                                  f"{time.monotonic() - started:.1f}\n")
             if on_step:
                 on_step(step, total_steps, step_loss)

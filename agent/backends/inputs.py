@@ -17,6 +17,7 @@ import torch
 from PIL import Image
 
 from groundex.agent.backends.coordinates import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family
+from groundex.agent.contract import decision_offsets
 from groundex.agent.schema import ImageSize
 from groundex.prompts import load_template
 
@@ -31,10 +32,13 @@ class ConversationFormatError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingEncoding:
-    """Inputs for one example plus ``labels``: the input ids on assistant tokens, ``IGNORE_INDEX`` elsewhere."""
+    """Inputs for one example plus ``labels``: the input ids on assistant tokens, ``IGNORE_INDEX`` elsewhere;
+    ``decisions`` (bool, shape of ``labels``) marks the assistant tokens that hold a decision of the answer
+    (``agent.contract.decision_offsets``) rather than format."""
 
     inputs: dict[str, torch.Tensor]
     labels: torch.Tensor
+    decisions: torch.Tensor | None = None
 
     @property
     def length(self) -> int:
@@ -140,8 +144,18 @@ class ChatEncoder:
             end = through.rindex(END_OF_TURN) + len(END_OF_TURN)
             spans.append((len(before), end))
         inputs = self._tokenize(full, image_inputs, return_offsets_mapping=True)
-        offsets = inputs.pop("offset_mapping")[0]
-        in_assistant = torch.tensor([any(start <= int(s) < end for start, end in spans) for s, _ in offsets.tolist()],
-                                    dtype=torch.bool)
+        offsets = inputs.pop("offset_mapping")[0].tolist()
+        in_assistant = torch.tensor([any(start <= s < end for start, end in spans) for s, _ in offsets], dtype=torch.bool)
         labels = torch.where(in_assistant, inputs["input_ids"][0], torch.full_like(inputs["input_ids"][0], IGNORE_INDEX))
-        return TrainingEncoding(inputs, labels[None])
+        decision_chars = sorted(start + o for start, end in spans for o in decision_offsets(full[start:end]))
+        decisions = torch.tensor([in_assistant[i].item() and _covers(decision_chars, s, e) for i, (s, e) in enumerate(offsets)],
+                                 dtype=torch.bool)
+        return TrainingEncoding(inputs, labels[None], decisions[None])
+
+
+def _covers(sorted_chars: list[int], start: int, end: int) -> bool:
+    """Whether a token spanning characters [start, end) holds one of ``sorted_chars``."""
+    from bisect import bisect_left
+
+    index = bisect_left(sorted_chars, start)
+    return index < len(sorted_chars) and sorted_chars[index] < max(end, start + 1)

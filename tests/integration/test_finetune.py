@@ -17,6 +17,7 @@ from PIL import Image
 from groundex.agent.backends.inputs import IGNORE_INDEX, ChatEncoder
 from groundex.agent.backends.transformers_backend import TransformersPlanner
 from groundex.agent.contract import read_planner_answer
+from groundex.agent.errors import GroundexError
 from groundex.agent.type_presets import load_preset
 from groundex.agent.validation import validate_entities
 from groundex.eval.datasets import load_split
@@ -121,7 +122,8 @@ def test_overfitting_four_examples_halves_the_loss_and_the_adapter_reloads_exact
     first, last = sum(result.losses[:3]) / 3, sum(result.losses[-3:]) / 3
     assert last <= first / 2, (first, last)
     rows = (tmp_path / "run" / "loss.csv").read_text().splitlines()
-    assert rows[0] == "step,epoch,loss,learning_rate,elapsed_s" and len(rows) == 31
+    assert rows[0] == "step,epoch,loss,decision_loss,learning_rate,elapsed_s" and len(rows) == 31
+    assert all(0 < float(row.split(",")[3]) < 100 for row in rows[1:])  # decision tokens are in every step
     assert (tmp_path / "run" / "loss.png").stat().st_size > 0
 
     # The saved adapter, loaded by the planner backend, reproduces the trained model's logits.
@@ -150,9 +152,54 @@ def test_training_resumes_from_its_checkpoint(tiny_qwen2_vl, mini_with_images, t
     assert resumed.steps == 14 and len(resumed.losses) == 4  # only steps 11-14 were run again
     rows = [row.split(",") for row in (tmp_path / "run" / "loss.csv").read_text().splitlines()[1:]]
     assert [int(row[0]) for row in rows] == list(range(1, 15))
-    elapsed = [float(row[4]) for row in rows]
+    elapsed = [float(row[5]) for row in rows]
     assert elapsed == sorted(elapsed)  # step 11 goes on from the checkpoint's clock (step 10), not from 0
     assert (tmp_path / "run" / ADAPTER / "adapter_config.json").is_file()
+
+
+@pytest.mark.slow
+def test_lora_on_the_top_layers_only_trains_those_and_weights_the_decisions(tiny_qwen2_vl, mini_with_images, tmp_path):
+    from safetensors.torch import load_file
+
+    data = examples_to(tmp_path / "sft.jsonl", mini_with_images)
+    config = tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=3, decision_weight=3.0,
+                               attention="eager")
+    config = config.model_copy(update={"lora": config.lora.model_copy(update={"top_layers": 1})})
+    result = train(config)
+    weights = load_file(result.adapter_dir / "adapter_model.safetensors")
+    layers = {int(name.split("layers.")[1].split(".")[0]) for name in weights}
+    from transformers import AutoConfig
+
+    count = AutoConfig.from_pretrained(tiny_qwen2_vl).get_text_config().num_hidden_layers
+    assert layers == {count - 1} and check_adapter(result.adapter_dir).servable
+    too_many = config.model_copy(update={"lora": config.lora.model_copy(update={"top_layers": count + 1}),
+                                         "output_dir": tmp_path / "other"})
+    with pytest.raises(GroundexError, match="top_layers"):
+        train(too_many)
+
+
+def test_lean_fine_label_examples_read_back_to_their_targets_on_all_train_posts(shared_data):
+    from groundex.finetune.data import DataRecipe, build_dataset
+
+    recipe = DataRecipe(dataset="twitter-fmnerg", text_only=True, answer_style="lean", final_answer=False)
+    examples = build_dataset(recipe, shared_data)
+    posts = load_split("twitter-fmnerg", shared_data, "train")
+    levels = set()
+    for annotated, example in zip(posts, examples, strict=True):
+        answer, _ = read_back(example)
+        assert all(e.start is None for e in answer.entities) and '"start"' not in example.messages[2]["content"]
+        shown = example.messages[0]["content"]
+        types = [line[2:].split(":")[0] for line in shown.splitlines() if line.startswith("- ")]
+        from groundex.agent.schema import EntityType, TypeSchema
+
+        schema = TypeSchema("shown", tuple(EntityType(t, "") for t in types))
+        candidates, warnings = validate_entities(answer.entities, annotated.post, schema)
+        target = [g for g in annotated.gold if g.entity.type in example.type_names]
+        assert warnings == [], (annotated.post.id, warnings)
+        assert [(c.entity.span, c.entity.type, c.call_id is not None) for c in candidates] == [
+            (g.entity.span, example.type_names[g.entity.type], g.groundable) for g in target]
+        levels.add(len(types))
+    assert min(levels) <= 3 and max(levels) == 41
 
 
 def test_export_flags_what_vllm_cannot_serve(tmp_path):
