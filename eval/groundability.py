@@ -2,14 +2,18 @@
 at least one box. Scored over the predicted entities whose span and type are right (the MNER-correct ones), so
 the figure isolates the visibility decision from entity extraction; "groundable" is the positive class.
 Predictions that carry no decision (``Triple.visible is None``) are counted as ``undecided`` and left out.
+
+``RULES`` are the simple baselines a learnt decision must beat, scored by the same code on the same entities
+(each replaces the system's decision on its own MNER-correct entities): "always groundable" and "person types
+groundable, the rest not" (PER, person and the FMNERG person group's fine types).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from groundex.agent.schema import AnnotatedPost, Prediction
+from groundex.agent.schema import AnnotatedPost, Prediction, Triple
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,21 @@ class GroundabilityScores:
                 "undecided": self.undecided}
 
 
-def score_groundability(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction]) -> GroundabilityScores:
+def _is_person(triple: Triple) -> bool:
+    from groundex.agent.type_presets import person_type_names
+
+    return triple.entity.type in person_type_names()
+
+
+RULES: dict[str, Callable[[Triple], bool]] = {
+    "always groundable": lambda triple: True,
+    "person types groundable, the rest not": _is_person,
+}
+
+
+def score_groundability(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction],
+                        decide: Callable[[Triple], bool] | None = None) -> GroundabilityScores:
+    """``decide``: a rule that replaces each prediction's own decision (``Triple.visible``)."""
     gold = {(a.post.id, g.entity.start, g.entity.end, g.entity.type): bool(g.boxes) for a in gold_posts for g in a.gold}
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "undecided": 0}
     for prediction in predictions:
@@ -62,9 +80,10 @@ def score_groundability(gold_posts: Sequence[AnnotatedPost], predictions: Sequen
             key = (prediction.post_id, triple.entity.start, triple.entity.end, triple.entity.type)
             if key not in gold:
                 continue
-            if triple.visible is None:
+            visible = triple.visible if decide is None else decide(triple)
+            if visible is None:
                 counts["undecided"] += 1
                 continue
             groundable = gold.pop(key)  # one decision per gold mention
-            counts[("t" if triple.visible == groundable else "f") + ("p" if triple.visible else "n")] += 1
+            counts[("t" if visible == groundable else "f") + ("p" if visible else "n")] += 1
     return GroundabilityScores(counts["tp"], counts["fp"], counts["fn"], counts["tn"], counts["undecided"])

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from groundex.agent.schema import AnnotatedPost, Prediction, TypeSchema
 from groundex.eval.analysis import CATEGORIES, ErrorBreakdown, error_breakdown
-from groundex.eval.groundability import GroundabilityScores, score_groundability
+from groundex.eval.groundability import RULES, GroundabilityScores, score_groundability
 from groundex.eval.metrics import Protocol, ScoreReport, TaskScores, score
 from groundex.eval.views import roll_up
 
@@ -54,6 +54,7 @@ class Evaluation:
     errors: ErrorBreakdown
     protocol: Protocol
     groundability: GroundabilityScores
+    groundability_rules: dict[str, GroundabilityScores] | None = None  # RULES on the same entities
 
 
 def evaluate(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction], types: TypeSchema,
@@ -70,7 +71,8 @@ def evaluate(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Predicti
             coarse_grounded = score(*roll_up(grounded_gold, grounded_predictions, group_of), protocol)
     errors = error_breakdown(gold_posts, predictions, protocol, grounded_ids)
     return Evaluation(len(gold_posts), len(grounded_gold), text, grounded, coarse_text, coarse_grounded, errors, protocol,
-                      score_groundability(gold_posts, predictions))
+                      score_groundability(gold_posts, predictions),
+                      {name: score_groundability(gold_posts, predictions, rule) for name, rule in RULES.items()})
 
 
 def _versions() -> dict[str, str]:
@@ -106,7 +108,8 @@ def metrics_document(evaluation: Evaluation, run: RunDescription, wall_time_s: f
         "errors": evaluation.errors.counts,
         "groundable": evaluation.groundability.to_json() | {
             "protocol": "the system's groundable decision on MNER-correct entities vs gold (groundable iff it has "
-                        "a box); groundable is the positive class"},
+                        "a box); groundable is the positive class",
+            "rules": {name: scores.to_json() for name, scores in (evaluation.groundability_rules or {}).items()}},
         "versions": _versions(),
     }
     if evaluation.coarse_text is not None:
@@ -222,6 +225,9 @@ def write_report(out_dir: Path, document: dict[str, Any], evaluation: Evaluation
         lines += ["", f"Groundable decision on MNER-correct entities: accuracy {decision['accuracy']:.2f}, precision "
                   f"{decision['precision']:.2f}, recall {decision['recall']:.2f} (always answering groundable: "
                   f"{decision['always_groundable_accuracy']:.2f} accuracy)."]
+        for name, rule in decision.get("rules", {}).items():
+            lines.append(f"- rule \"{name}\" on the same entities: accuracy {rule['accuracy']:.2f}, precision "
+                         f"{rule['precision']:.2f}, recall {rule['recall']:.2f}")
     lines += ["", "## Per type (F1 %)", "", "| type | gold | MNER | GMNER | EEG |", "|---|---|---|---|---|"]
     for type_name, mner in document["mner"]["per_type"].items():
         row = [f"{mner['f1']:.2f}"]

@@ -151,6 +151,7 @@ def eval_command(
 
 def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, split, types_name, image_dir, limit) -> None:
     from groundex.agent.extractor import Extractor
+    from groundex.agent.nodes.plan import UNREADABLE_ANSWER
     from groundex.eval.predictions import read_predictions
     from groundex.eval.report import RunDescription, evaluate, metrics_document, write_report
     from groundex.eval.runner import PredictionLog, run_posts
@@ -165,6 +166,7 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
     if log.done:
         stderr.print(f"resuming: {done_before} of {len(posts)} posts already done", highlight=False)
     live = _LiveMner(names)
+    unreadable: list[bool] = []  # per post planned in this call: was the planner's answer unreadable?
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), RemainingColumn(),
                TextColumn("MNER F1 {task.fields[f1]}"))
     # From loading the planner (vLLM starts its engine processes) to the report, Ctrl-C and SIGTERM stop the run
@@ -178,6 +180,7 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
                                          done_before=done_before, f1="-")
 
                 def on_done(annotated, prediction, notes) -> None:
+                    unreadable.append(any(UNREADABLE_ANSWER in note for note in notes))
                     progress.update(task, advance=1, f1=live.add(annotated, prediction))
 
                 stats = stops.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done, stops.drain))
@@ -194,6 +197,7 @@ def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, sp
                                   "segmentation": profile.segmentation.backend}, concurrency, masks,
                                  str(image_dir) if image_dir else None, limit)
             document = metrics_document(evaluation, run, wall, stats.warnings)
+            document["run"]["unreadable_answers"] = {"posts_planned": len(unreadable), "unreadable": sum(unreadable)}
             write_report(out, document, evaluation, gold, predictions)
         except KeyboardInterrupt:
             saved = len(log.done & post_ids)

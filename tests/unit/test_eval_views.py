@@ -92,3 +92,22 @@ def test_smner_dataset_attaches_masks_by_entity_name(mini_gmner, tmp_path):
     assert messi.masks[0].area == 420 * 200 and messi.boxes and barcelona.masks == ()
     with pytest.raises(DatasetFormatError, match="mask folder"):
         load_split("twitter-smner", mini_gmner, "dev")
+
+
+def test_the_groundable_rules_are_scored_on_the_systems_own_correct_entities():
+    from groundex.eval.groundability import RULES, score_groundability
+
+    box = Box(0, 0, 10, 10)
+    gold = [AnnotatedPost(Post("p", "Ann Bob Rome Nike"), (
+        GoldTriple(Entity("Ann", 0, 3, "PER"), (box,)), GoldTriple(Entity("Bob", 4, 7, "PER")),
+        GoldTriple(Entity("Rome", 8, 12, "LOC")), GoldTriple(Entity("Nike", 13, 17, "OTHER"), (box,))))]
+    predicted = [Prediction("p", (Triple(Entity("Ann", 0, 3, "PER"), None, visible=False),
+                                  Triple(Entity("Bob", 4, 7, "PER"), None, visible=False),
+                                  Triple(Entity("Rome", 8, 12, "ORG"), None, visible=True),  # wrong type: not scored
+                                  Triple(Entity("Nike", 13, 17, "OTHER"), None, visible=True)))]
+    system = score_groundability(gold, predicted)
+    person = score_groundability(gold, predicted, RULES["person types groundable, the rest not"])
+    always = score_groundability(gold, predicted, RULES["always groundable"])
+    assert (system.true_positive, system.false_negative, system.true_negative) == (1, 1, 1)
+    assert (person.true_positive, person.false_positive, person.false_negative) == (1, 1, 1)
+    assert always.accuracy == always.gold_groundable_share == 2 / 3
