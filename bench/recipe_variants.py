@@ -40,6 +40,7 @@ class Variant:
     answer_style: str = "lean"
     training: dict = field(default_factory=dict)
     lora: dict = field(default_factory=dict)
+    profile: str | None = None  # a reference row: this configured profile as it is, nothing trained
 
 
 VARIANTS = [
@@ -48,6 +49,9 @@ VARIANTS = [
     Variant("full", "full answers (offsets, descriptions, calls repeating text/type/description)", answer_style="full"),
     Variant("all-layers", "LoRA on all 18 layers", lora={"top_layers": 0}),
     Variant("lr-4e-4", "learning rate 4e-4", training={"learning_rate": 4e-4}),
+    Variant("shipped", "reference: the shipped adapter (gemma3-270m-gmner, 90 steps on GMNER, full answers)",
+            answer_style="full", profile="cpu-vllm"),
+    Variant("spacy", "reference: spaCy en_core_web_sm (profile spacy-baseline)", profile="spacy-baseline"),
 ]
 
 PROFILE_TEMPLATE = """[profiles.{name}]
@@ -84,24 +88,35 @@ def train_variant(variant: Variant, data_file: Path, steps: int, work: Path) -> 
     return adapter
 
 
-def evaluate_variant(variant: Variant, adapter: Path, data: Path, dev: int, work: Path) -> dict:
+def evaluate_variant(variant: Variant, adapter: Path | None, data: Path, dev: int, work: Path) -> dict:
     out = work / variant.name / f"eval-dev{dev}"
     metrics = out / "metrics.json"
     if not metrics.is_file() or json.loads(metrics.read_text())["run"].get("limit") != dev:
-        config = work / variant.name / "profile.toml"
-        config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
-                                                  style=variant.answer_style))
+        if variant.profile:
+            profile = ["--profile", variant.profile]
+        else:
+            config = work / variant.name / "profile.toml"
+            config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
+                                                      style=variant.answer_style))
+            profile = ["--config", str(config), "--profile", f"variant-{variant.name}"]
         print(f"[{variant.name}] scoring the first {dev} dev posts ...", flush=True)
         subprocess.run([sys.executable, "-m", "groundex.agent.cli", "eval", "--dataset", "twitter-gmner", "--split",
-                        "dev", "--data", str(data), "--config", str(config), "--profile", f"variant-{variant.name}",
-                        "--concurrency", "64", "--limit", str(dev), "--out", str(out)], check=True)
+                        "dev", "--data", str(data), *profile, "--concurrency", "64", "--limit", str(dev),
+                        "--out", str(out)], check=True)
     return json.loads(metrics.read_text())
 
 
 def last_losses(run: Path, count: int = 10) -> tuple[float, float]:
+    if not (run / "loss.csv").is_file():
+        return float("nan"), float("nan")
     with (run / "loss.csv").open() as handle:
         rows = list(csv.DictReader(handle))[-count:]
     return (sum(float(r["loss"]) for r in rows) / len(rows), sum(float(r["decision_loss"]) for r in rows) / len(rows))
+
+
+def person_rule(groundable: dict) -> str:
+    rule = groundable.get("rules", {}).get("person types groundable, the rest not")
+    return f"{rule['accuracy']:.2f}" if rule else "n/a"
 
 
 def main() -> None:
@@ -121,6 +136,10 @@ def main() -> None:
 
     rows = []
     for variant in chosen:
+        if variant.profile:
+            rows.append((variant, evaluate_variant(variant, None, args.data, args.dev, args.work),
+                         last_losses(args.work / variant.name)))
+            continue
         data_file = args.work / f"data-{variant.answer_style}.jsonl"
         if not data_file.is_file():
             recipe = DataRecipe(dataset="twitter-fmnerg", text_only=True, answer_style=variant.answer_style,
@@ -132,7 +151,7 @@ def main() -> None:
 
     print(f"\nvariants: {args.steps} steps x 16 posts of FMNERG train; scored on the first {args.dev} GMNER dev posts, "
           "text-only (MNER, groundable decision)")
-    print("| variant | what | MNER P | MNER R | MNER F1 | groundable acc. / P / R | always-groundable acc. | "
+    print("| variant | what | MNER P | MNER R | MNER F1 | groundable acc. / P / R | rule acc.: always / person types | "
           "readable answers | loss / decision loss (last 10 steps) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for variant, document, (loss, decision) in rows:
@@ -141,7 +160,8 @@ def main() -> None:
         readable = 100 * (1 - answers["unreadable"] / answers["posts_planned"]) if answers.get("posts_planned") else float("nan")
         print(f"| {variant.name} | {variant.what} | {mner['precision']:.2f} | {mner['recall']:.2f} | {mner['f1']:.2f} | "
               f"{groundable['accuracy']:.2f} / {groundable['precision']:.2f} / {groundable['recall']:.2f} | "
-              f"{groundable['always_groundable_accuracy']:.2f} | {readable:.1f} % | {loss:.3f} / {decision:.3f} |")
+              f"{groundable['always_groundable_accuracy']:.2f} / {person_rule(groundable)} | {readable:.1f} % | "
+              f"{loss:.3f} / {decision:.3f} |")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ class TrainConfig(_Section):
     model: str = Field(description="base model: hub id or local directory")
     data: Path = Field(description="SFT examples (JSONL) from `groundex finetune build-data`")
     output_dir: Path = Field(Path("runs/finetune/groundex-lora"), description="checkpoints, loss curve, adapter/")
+    resume_from: Path | None = Field(None, description="a snapshot folder (`groundex finetune snapshot`, e.g. one "
+                                     "committed mid-run) to continue from when output_dir holds no checkpoint yet")
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
@@ -86,7 +88,7 @@ def load_train_config(path: Path) -> TrainConfig:
         raise GroundexError(f"training config {path} does not exist") from error
     except tomllib.TOMLDecodeError as error:
         raise GroundexError(f"training config {path} is not valid TOML: {error}") from error
-    for key in ("data", "output_dir"):
+    for key in ("data", "output_dir", "resume_from"):
         if key in document and not Path(document[key]).is_absolute():
             document[key] = str(path.parent / document[key])
     try:

@@ -163,7 +163,7 @@ def _epoch_order(count: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any, position: dict[str, int | float]) -> None:
+def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any, position: dict[str, Any]) -> None:
     staging = directory.with_name(directory.name + ".tmp")
     staging.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(staging / ADAPTER)
@@ -176,7 +176,47 @@ def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any
     staging.rename(directory)  # a crash mid-save leaves the previous checkpoint intact
 
 
-def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, int | float]:
+def data_fingerprint(path: Path) -> str:
+    """sha256 of the training data file: a resumed run must see the same examples in the same order."""
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot_run(run: Path, to: Path) -> Path:
+    """Copy a run's checkpoint and loss curve to ``to`` (a folder to commit mid-run): the checkpoint holds the
+    adapter weights, the optimizer and scheduler state and the position, so ``resume_from = to`` continues the
+    run exactly on another machine. Returns ``to``."""
+    import shutil
+
+    if not (run / CHECKPOINT / "position.json").is_file():
+        raise GroundexError(f"{run} holds no checkpoint to snapshot (a run writes one every save_every steps)")
+    staging = to.with_name(to.name + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    shutil.copytree(run / CHECKPOINT, staging / CHECKPOINT)
+    for name in ("loss.csv", "loss.png"):
+        if (run / name).is_file():
+            shutil.copy2(run / name, staging / name)
+    if to.exists():
+        shutil.rmtree(to)
+    staging.rename(to)
+    return to
+
+
+def _adopt_snapshot(snapshot: Path, output: Path) -> None:
+    """Start ``output`` from a snapshot when it has no checkpoint of its own."""
+    import shutil
+
+    if not (snapshot / CHECKPOINT / "position.json").is_file():
+        raise GroundexError(f"resume_from = {snapshot}: no {CHECKPOINT}/position.json there (make one with "
+                            "`groundex finetune snapshot`)")
+    shutil.copytree(snapshot / CHECKPOINT, output / CHECKPOINT)
+    if (snapshot / "loss.csv").is_file():
+        shutil.copy2(snapshot / "loss.csv", output / "loss.csv")
+
+
+def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -247,9 +287,16 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
 
     output = config.output_dir
     output.mkdir(parents=True, exist_ok=True)
-    position: dict[str, int | float] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
+    fingerprint = data_fingerprint(config.data)
+    position: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
+    if config.resume_from and not (output / CHECKPOINT / "position.json").is_file():
+        _adopt_snapshot(config.resume_from, output)
     if (output / CHECKPOINT / "position.json").is_file():
         position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
+        if position.get("data_sha256", fingerprint) != fingerprint:
+            raise GroundexError(f"the checkpoint in {output / CHECKPOINT} was trained on other data than {config.data} "
+                                "(its sha256 differs): rebuild the data with the recipe's build-data command, or "
+                                "start the run in another output_dir")
     loss_csv = output / "loss.csv"
     if position["step"] == 0 or not loss_csv.is_file():
         loss_csv.write_text("step,epoch,loss,decision_loss,learning_rate,elapsed_s\n")
@@ -306,7 +353,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
             if step % settings.save_every == 0 or stopping:
                 epoch_done = batch_index + 1 == batches_per_epoch  # resume at the next epoch's first batch
                 next_position = {"step": step, "epoch": epoch + 1 if epoch_done else epoch,
-                                 "batch": 0 if epoch_done else batch_index + 1, "elapsed_s": time.monotonic() - started}
+                                 "batch": 0 if epoch_done else batch_index + 1, "elapsed_s": time.monotonic() - started,
+                                 "data_sha256": fingerprint}
                 _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler, next_position)
             if stopping:
                 return TrainResult(None, step, tuple(losses), skipped, stopped=True, total_steps=total_steps)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -114,6 +115,20 @@ def export_command(
     stdout.print(report.serve_command, highlight=False, soft_wrap=True)
 
 
+def snapshot_command(
+    run: Annotated[Path, typer.Option("--run", help="the training run folder (output_dir of the config)")],
+    to: Annotated[Path, typer.Option("--to", help="where to copy its checkpoint and loss curve, e.g. finetune/resume/NAME")],
+) -> None:
+    """Copy a run's latest checkpoint (adapter, optimizer, position) to a folder you can commit; a config with
+    ``resume_from`` = that folder continues the run on a machine that has none of ``runs/``."""
+    from groundex.finetune.train import snapshot_run
+
+    snapshot_run(run, to)
+    position = json.loads((to / "checkpoint" / "position.json").read_text())
+    size = sum(f.stat().st_size for f in to.rglob("*") if f.is_file())
+    stdout.print(f"snapshot of step {position['step']} in {to} ({size / 2**20:.1f} MiB)", highlight=False)
+
+
 def ship_command(
     run: Annotated[Path, typer.Option("--run", help="the training run folder (output_dir of the config)")],
     config: Annotated[Path, typer.Option("--config", help="the training config the run used")],
@@ -132,6 +147,7 @@ app.command("build-data")(user_errors(build_data_command))
 app.command("train")(user_errors(train_command))
 app.command("export")(user_errors(export_command))
 app.command("ship")(user_errors(ship_command))
+app.command("snapshot")(user_errors(snapshot_command))
 
 
 def register(parent: typer.Typer) -> None:

@@ -202,6 +202,24 @@ def test_lean_fine_label_examples_read_back_to_their_targets_on_all_train_posts(
     assert min(levels) <= 3 and max(levels) == 41
 
 
+@pytest.mark.slow
+def test_a_committed_snapshot_continues_the_run_elsewhere_and_other_data_is_refused(tiny_qwen2_vl, mini_with_images,
+                                                                                    tmp_path):
+    from groundex.finetune.train import snapshot_run
+
+    data = examples_to(tmp_path / "sft.jsonl", mini_with_images)
+    train(tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=4, save_every=2))
+    snapshot = snapshot_run(tmp_path / "run", tmp_path / "committed")  # the run folder is then lost
+    config = tiny_train_config(tiny_qwen2_vl, data, tmp_path / "fresh", max_steps=6, save_every=2)
+    resumed = train(config.model_copy(update={"resume_from": snapshot}))
+    assert resumed.steps == 6 and len(resumed.losses) == 2  # steps 5 and 6 only
+    rows = (tmp_path / "fresh" / "loss.csv").read_text().splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    other = examples_to(tmp_path / "other.jsonl", mini_with_images[:3])
+    with pytest.raises(GroundexError, match="other data"):
+        train(tiny_train_config(tiny_qwen2_vl, other, tmp_path / "fresh", max_steps=8))
+
+
 def test_export_flags_what_vllm_cannot_serve(tmp_path):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
