@@ -103,7 +103,7 @@ class DataRecipe:
     ``dataset = "twitter-fmnerg"`` gives fine labels, whose schemas are drawn at the GMNER, FMNERG-group or fine
     level (``FineLabelSampler``); ``twitter-gmner`` gives GMNER types with FMNERG fine types as negatives only.
     ``answer_style``: ``auto`` is lean for text-only examples, full otherwise. ``held_out``: ``None`` for the
-    default zero-shot list (``schema_sampling.ZERO_SHOT_TYPES``)."""
+    default zero-shot list (``agent.type_presets.ZERO_SHOT_TYPES``)."""
 
     dataset: str = "twitter-gmner"
     split: str = "train"

@@ -24,12 +24,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from groundex.agent.schema import EntityType, TypeSchema
-
-# The FMNERG fine types kept out of training for zero-shot evaluation: frequent ones (politician 843 train
-# mentions, city 613, company 479) and rare ones (magazine 38, continent 22), from 6 of the 8 groups, 2,828 of
-# the 11,779 train mentions; the 41 others (athlete, musician, sports_team, country, ...) are learnt.
-ZERO_SHOT_TYPES = ("politician", "city", "company", "film_and_television_works", "news_agency", "park", "award",
-                   "software", "magazine", "continent")
+from groundex.agent.type_presets import ZERO_SHOT_TYPES  # the default held-out list
 
 FMNERG_GROUP_TO_GMNER = {"person": "PER", "organization": "ORG", "location": "LOC", "building": "LOC",
                          "event": "OTHER", "art": "OTHER", "product": "OTHER", "other": "OTHER"}

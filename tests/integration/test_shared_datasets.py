@@ -77,7 +77,7 @@ def test_fmnerg_train_matches_gmner_train_and_its_source_card(shared_data):
 
 
 def test_the_zero_shot_types_are_frequent_and_rare_and_leave_most_fine_types_seen(shared_data):
-    from groundex.finetune.schema_sampling import ZERO_SHOT_TYPES
+    from groundex.agent.type_presets import ZERO_SHOT_TYPES
 
     types = Counter(g.entity.type for a in load_split("twitter-fmnerg", shared_data, "train") for g in a.gold)
     held = {t: types[t] for t in ZERO_SHOT_TYPES}

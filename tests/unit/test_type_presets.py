@@ -58,3 +58,12 @@ def test_bad_type_specs_give_clear_errors(tmp_path):
         load_type_schema(str(broken))
     with pytest.raises(TypeSchemaError, match="twice"):
         load_type_schema("PER,PER")
+
+
+def test_the_zero_shot_and_seen_presets_split_the_fine_types():
+    from groundex.agent.type_presets import ZERO_SHOT_TYPES
+
+    seen, held = load_preset("fmnerg-seen"), load_preset("fmnerg-zero-shot")
+    assert held.names == tuple(t for t in load_preset("fmnerg").names if t in ZERO_SHOT_TYPES) and len(held) == 10
+    assert len(seen) == 41 and not set(seen.names) & set(held.names)
+    assert all(t.description and t.group for t in (*seen, *held))
