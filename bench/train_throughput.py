@@ -36,8 +36,8 @@ import torch  # noqa: E402
 from groundex.agent.backends.inputs import ChatEncoder  # noqa: E402
 from groundex.finetune.config import TrainConfig, load_train_config  # noqa: E402
 from groundex.finetune.data import DataRecipe, SftExample, build_dataset, write_examples  # noqa: E402
-from groundex.finetune.train import (_epoch_order, _use_bf16, assistant_loss, collate, encode_example,  # noqa: E402
-                                     load_trainable_model, resolve_base_model, train)
+from groundex.finetune.train import (_epoch_order, encode_example, held_out_loss, resolve_base_model,  # noqa: E402
+                                     train)
 
 RECIPES = Path(__file__).resolve().parents[1] / "finetune" / "recipes"
 CURRENT_DATA = DataRecipe(dataset="twitter-gmner", text_only=True, answer_style="full", final_answer=False)
@@ -73,23 +73,8 @@ class Measured:
 
 def fixed_batch_loss(config: TrainConfig, examples: list[SftExample], adapter_dir: Path | None) -> tuple[float, float]:
     """Mean and decision-token loss over ``examples`` of the base model with the adapter (fresh LoRA: none)."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    model, encoder = load_trainable_model(config, _use_bf16(config.training.precision))
-    if adapter_dir is not None:
-        set_peft_model_state_dict(model, load_file(adapter_dir / "adapter_model.safetensors"))
-    model.eval()
-    means, decisions, tokens, decision_tokens = 0.0, 0.0, 0, 0
-    with torch.no_grad():
-        for example in examples:
-            loss = assistant_loss(model, collate([encode_example(encoder, example)], 0))
-            means += loss.mean * loss.tokens
-            tokens += loss.tokens
-            if loss.decision_tokens:
-                decisions += loss.decision * loss.decision_tokens
-                decision_tokens += loss.decision_tokens
-    return means / tokens, decisions / max(decision_tokens, 1)
+    loss = held_out_loss(config, adapter_dir, examples)
+    return loss.mean, loss.decision
 
 
 def measure(setting: Setting, data_file: Path, examples: list[SftExample], fixed: list[SftExample], count: int,

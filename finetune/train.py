@@ -257,6 +257,39 @@ def write_loss_plot(csv_path: Path, png_path: Path) -> None:
     plt.close(figure)
 
 
+@dataclass(frozen=True)
+class HeldOutLoss:
+    """Teacher-forced loss of a model on examples it does not train on: ``mean`` over all answer tokens,
+    ``decision`` over the decision tokens only (``agent.contract.decision_offsets``), token-weighted."""
+
+    mean: float
+    decision: float
+    examples: int
+
+
+def held_out_loss(config: TrainConfig, adapter_dir: Path | None, examples: list[SftExample]) -> HeldOutLoss:
+    """The loss of ``config.model`` with the adapter in ``adapter_dir`` (``None``: a fresh LoRA, i.e. the base
+    model) on ``examples``, without gradients."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    model, encoder = load_trainable_model(config, _use_bf16(config.training.precision))
+    if adapter_dir is not None:
+        set_peft_model_state_dict(model, load_file(adapter_dir / "adapter_model.safetensors"))
+    model.eval()
+    pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else encoder.tokenizer.eos_token_id
+    means = decisions = 0.0
+    tokens = decision_tokens = 0
+    with torch.no_grad():
+        for example in examples:
+            loss = assistant_loss(model, collate([encode_example(encoder, example)], pad_id))
+            means, tokens = means + loss.mean * loss.tokens, tokens + loss.tokens
+            if loss.decision_tokens:
+                decisions += loss.decision * loss.decision_tokens
+                decision_tokens += loss.decision_tokens
+    return HeldOutLoss(means / max(tokens, 1), decisions / max(decision_tokens, 1), len(examples))
+
+
 def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None,
           stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
     """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step.

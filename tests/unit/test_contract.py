@@ -96,3 +96,11 @@ def test_decision_points_are_the_choices_of_an_answer_not_its_format():
     assert at == ['{"te', "Nick", "musi", ', {"', "Demi", "acto", "]}\n<", "\n<to", "Demi", "<|im"]
     empty = '{"entities": []}<|im_end|>'
     assert [empty[o:o + 3] for o in decision_offsets(empty)] == ["]}<", "<|i"]
+
+
+def test_an_entity_list_cut_off_at_the_token_limit_keeps_its_complete_entities():
+    cut = '{"entities": [{"text": "Messi", "type": "PER"}, {"text": "Madrid", "type": "LOC"}, {"text": "Bar'
+    answer = read_planner_answer(cut, [])
+    assert [e.text for e in answer.entities] == ["Messi", "Madrid"]
+    assert "kept its 2 complete entities" in answer.problems[0]
+    assert read_planner_answer('{"entities": [{"text": "Mes', []).problems[0].startswith("unreadable entity list")
