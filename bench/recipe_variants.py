@@ -75,7 +75,7 @@ backend = "grabcut"
 
 def train_variant(variant: Variant, data_file: Path, steps: int, work: Path) -> Path:
     document = load_train_config(RECIPE).model_dump(mode="json")
-    document.update(data=str(data_file), output_dir=str(work / variant.name))
+    document.update(data=str(data_file), output_dir=str(work / variant.name), resume_from=None)
     document["training"].update({"max_steps": steps, "epochs": 1, **variant.training})
     document["lora"].update(variant.lora)
     config = TrainConfig.model_validate(document)

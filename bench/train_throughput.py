@@ -82,6 +82,7 @@ def measure(setting: Setting, data_file: Path, examples: list[SftExample], fixed
     document = load_train_config(RECIPES / setting.recipe).model_dump(mode="json")
     document["data"] = str(data_file)
     document["output_dir"] = str(work / setting.name)
+    document["resume_from"] = None  # never a committed snapshot: every setting starts fresh
     document["training"].update({"max_steps": count // document["training"]["gradient_accumulation"],
                                  "save_every": 10_000, "warmup_ratio": 0.0, "epochs": 1, **setting.training})
     document["lora"].update(setting.lora)

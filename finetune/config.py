@@ -74,7 +74,7 @@ class TrainConfig(_Section):
     data: Path = Field(description="SFT examples (JSONL) from `groundex finetune build-data`")
     output_dir: Path = Field(Path("runs/finetune/groundex-lora"), description="checkpoints, loss curve, adapter/")
     resume_from: Path | None = Field(None, description="a snapshot folder (`groundex finetune snapshot`, e.g. one "
-                                     "committed mid-run) to continue from when output_dir holds no checkpoint yet")
+                                     "committed mid-run) to continue from when output_dir holds no checkpoint yet; ignored while it does not exist")
     lora: LoraSettings = Field(default_factory=LoraSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)

@@ -322,8 +322,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     output.mkdir(parents=True, exist_ok=True)
     fingerprint = data_fingerprint(config.data)
     position: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
-    if config.resume_from and not (output / CHECKPOINT / "position.json").is_file():
-        _adopt_snapshot(config.resume_from, output)
+    if config.resume_from and config.resume_from.exists() and not (output / CHECKPOINT / "position.json").is_file():
+        _adopt_snapshot(config.resume_from, output)  # a resume_from that does not exist yet: a fresh start
     if (output / CHECKPOINT / "position.json").is_file():
         position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
         if position.get("data_sha256", fingerprint) != fingerprint:

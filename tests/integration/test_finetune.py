@@ -208,7 +208,9 @@ def test_a_committed_snapshot_continues_the_run_elsewhere_and_other_data_is_refu
     from groundex.finetune.train import snapshot_run
 
     data = examples_to(tmp_path / "sft.jsonl", mini_with_images)
-    train(tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=4, save_every=2))
+    first = tiny_train_config(tiny_qwen2_vl, data, tmp_path / "run", max_steps=4, save_every=2)
+    # a recipe names its snapshot folder before one exists: the first run starts fresh
+    train(first.model_copy(update={"resume_from": tmp_path / "committed"}))
     snapshot = snapshot_run(tmp_path / "run", tmp_path / "committed")  # the run folder is then lost
     config = tiny_train_config(tiny_qwen2_vl, data, tmp_path / "fresh", max_steps=6, save_every=2)
     resumed = train(config.model_copy(update={"resume_from": snapshot}))
