@@ -97,3 +97,13 @@ def test_fine_negatives_never_name_a_type_of_the_post():
         assert "city" not in sampled.schema.names and "city" not in sampled.names
         assert {n for n in sampled.schema.names} - {"band"} and all(
             n.replace(" ", "_") not in {"city"} for n in sampled.schema.names)
+
+
+def test_the_cpu_recipes_are_valid_training_configs(repo_root):
+    from groundex.finetune.config import load_train_config
+
+    recipes = repo_root / "finetune" / "recipes"
+    new = load_train_config(recipes / "gemma3-270m-groundex.toml")
+    assert (new.lora.top_layers, new.training.decision_weight, new.training.epochs) == (12, 2.0, 2)
+    assert new.resume_from == recipes / "../resume/gemma3-270m-groundex"
+    assert load_train_config(recipes / "gemma3-270m-cpu.toml").lora.top_layers == 0
