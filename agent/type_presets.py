@@ -16,6 +16,7 @@ preset that defines those names, else stay empty.
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -123,8 +124,10 @@ def load_type_schema(spec: str) -> TypeSchema:
     return _schema_from_lines(spec.replace(",", "\n"), "command-line types")
 
 
+@lru_cache(maxsize=1)
 def person_type_names() -> frozenset[str]:
-    """Every preset type that denotes people: PER, person, and the FMNERG person group's fine types."""
+    """Every preset type that denotes people: PER, person, and the FMNERG person group's fine types (cached: the
+    presets are package data)."""
     names = set()
     for preset in PRESET_NAMES:
         for entity_type in load_preset(preset):

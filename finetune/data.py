@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from groundex.agent.backends.messages import tool_result_text
-from groundex.agent.contract import AnswerStyle, PlannedEntity, planner_tools, render_planner_answer
-from groundex.agent.contract import resolve_answer_style
+from groundex.agent.contract import AnswerStyle, PlannedEntity, planner_tools, render_planner_answer, resolve_answer_style
 from groundex.agent.errors import GroundexError
 from groundex.agent.prompting import locate_result, system_text, user_text
 from groundex.agent.schema import AnnotatedPost

@@ -102,8 +102,7 @@ def assistant_loss(model: Any, batch: dict[str, torch.Tensor], decision_weight: 
     losses = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), kept_targets,
                                                ignore_index=IGNORE_INDEX, reduction="none")
     counted = kept_targets != IGNORE_INDEX
-    decisions = batch["decisions"][:, 1:][:, positions].reshape(-1).to(losses.device) & counted \
-        if "decisions" in batch else torch.zeros_like(counted)
+    decisions = batch["decisions"][:, 1:][:, positions].reshape(-1).to(losses.device) & counted
     weights = counted.float() + (decision_weight - 1.0) * decisions.float()
     objective = (losses * weights).sum() / weights.sum()
     detached = losses.detach()
@@ -176,6 +175,17 @@ def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any
     staging.rename(directory)  # a crash mid-save leaves the previous checkpoint intact
 
 
+def _pad_id(tokenizer: Any) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _load_adapter_weights(model: Any, adapter_dir: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model, load_file(adapter_dir / "adapter_model.safetensors"))
+
+
 def data_fingerprint(path: Path) -> str:
     """sha256 of the training data file: a resumed run must see the same examples in the same order."""
     import hashlib
@@ -194,33 +204,33 @@ def snapshot_run(run: Path, to: Path) -> Path:
     staging = to.with_name(to.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
-    shutil.copytree(run / CHECKPOINT, staging / CHECKPOINT)
-    for name in ("loss.csv", "loss.png"):
-        if (run / name).is_file():
-            shutil.copy2(run / name, staging / name)
+    _copy_run_state(run, staging)
     if to.exists():
         shutil.rmtree(to)
     staging.rename(to)
     return to
 
 
-def _adopt_snapshot(snapshot: Path, output: Path) -> None:
-    """Start ``output`` from a snapshot when it has no checkpoint of its own."""
+def _copy_run_state(source: Path, target: Path) -> None:
+    """The checkpoint folder and the loss curve (csv and plot, where present) of ``source`` into ``target``."""
     import shutil
 
+    shutil.copytree(source / CHECKPOINT, target / CHECKPOINT)
+    for name in ("loss.csv", "loss.png"):
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+
+
+def _adopt_snapshot(snapshot: Path, output: Path) -> None:
+    """Start ``output`` from a snapshot when it has no checkpoint of its own."""
     if not (snapshot / CHECKPOINT / "position.json").is_file():
         raise GroundexError(f"resume_from = {snapshot}: no {CHECKPOINT}/position.json there (make one with "
                             "`groundex finetune snapshot`)")
-    shutil.copytree(snapshot / CHECKPOINT, output / CHECKPOINT)
-    if (snapshot / "loss.csv").is_file():
-        shutil.copy2(snapshot / "loss.csv", output / "loss.csv")
+    _copy_run_state(snapshot, output)
 
 
 def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
-    set_peft_model_state_dict(model, load_file(directory / ADAPTER / "adapter_model.safetensors"))
+    _load_adapter_weights(model, directory / ADAPTER)
     state = torch.load(directory / "optimizer.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -270,14 +280,11 @@ class HeldOutLoss:
 def held_out_loss(config: TrainConfig, adapter_dir: Path | None, examples: list[SftExample]) -> HeldOutLoss:
     """The loss of ``config.model`` with the adapter in ``adapter_dir`` (``None``: a fresh LoRA, i.e. the base
     model) on ``examples``, without gradients."""
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
-
     model, encoder = load_trainable_model(config, _use_bf16(config.training.precision))
     if adapter_dir is not None:
-        set_peft_model_state_dict(model, load_file(adapter_dir / "adapter_model.safetensors"))
+        _load_adapter_weights(model, adapter_dir)
     model.eval()
-    pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else encoder.tokenizer.eos_token_id
+    pad_id = _pad_id(encoder.tokenizer)
     means = decisions = 0.0
     tokens = decision_tokens = 0
     with torch.no_grad():
@@ -338,7 +345,7 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
         loss_csv.write_text("\n".join([rows[0], *[r for r in rows[1:] if int(r.split(",")[0]) <= position["step"]]]) + "\n")
 
     model.train()
-    pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else encoder.tokenizer.eos_token_id
+    pad_id = _pad_id(encoder.tokenizer)
     # elapsed_s in loss.csv counts training time across resumes (the checkpoint keeps it; older ones lack it)
     step, losses, skipped, started = position["step"], [], 0, time.monotonic() - position.get("elapsed_s", 0.0)
     micro_losses: list[float] = []

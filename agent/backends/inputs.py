@@ -148,8 +148,7 @@ class ChatEncoder:
         in_assistant = torch.tensor([any(start <= s < end for start, end in spans) for s, _ in offsets], dtype=torch.bool)
         labels = torch.where(in_assistant, inputs["input_ids"][0], torch.full_like(inputs["input_ids"][0], IGNORE_INDEX))
         decision_chars = sorted(start + o for start, end in spans for o in decision_offsets(full[start:end]))
-        decisions = torch.tensor([in_assistant[i].item() and _covers(decision_chars, s, e) for i, (s, e) in enumerate(offsets)],
-                                 dtype=torch.bool)
+        decisions = in_assistant & torch.tensor([_covers(decision_chars, s, e) for s, e in offsets], dtype=torch.bool)
         return TrainingEncoding(inputs, labels[None], decisions[None])
 
 

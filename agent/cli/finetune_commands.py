@@ -35,13 +35,14 @@ def build_data_command(
 
     With ``--dataset twitter-fmnerg`` (fine labels) each post's schema is drawn at the GMNER, FMNERG-group or
     fine level (``finetune.schema_sampling.FineLabelSampler``)."""
+    from groundex.agent.contract import ANSWER_STYLES
     from groundex.finetune.data import DataRecipe, build_dataset, write_examples
 
     if image_dir is None and not text_only:
         raise GroundexError("no --image-dir: the multimodal planner learns from the images. Give the folder of "
                             "<id>.jpg files, or pass --text-only to build text-only examples (labelled as such)")
-    if answer_style not in ("auto", "full", "lean"):
-        raise GroundexError(f"--answer-style must be auto, full or lean, not {answer_style!r}")
+    if answer_style not in ("auto", *ANSWER_STYLES):
+        raise GroundexError(f"--answer-style must be one of auto, {', '.join(ANSWER_STYLES)}, not {answer_style!r}")
     recipe = DataRecipe(dataset=dataset, split=split, text_only=text_only, answer_style=answer_style, seed=seed,
                         randomise=not no_randomise, final_answer=final_answer,
                         held_out=None if held_out is None else tuple(t.strip() for t in held_out.split(",") if t.strip()))
