@@ -14,6 +14,9 @@ Two renderings of that one contract (``AnswerStyle``), read by the same reader:
   something a small model has to count, and a description it cannot see adds nothing but tokens; about half
   the answer tokens of ``full``).
 
+The planner is answered with one ``ToolMessage`` per ``locate_entity`` call (``locate_result_text``), the same at
+inference (``nodes.assemble``) and in fine-tuning data (``finetune.data``).
+
 Backends that get tool calls already parsed (an OpenAI-compatible server) pass them as ``ToolCall`` objects;
 backends that get raw text use ``split_tool_calls``. Either way ``read_planner_answer`` turns the answer into
 ``PlannedEntity`` objects and never raises on model output: what it cannot read becomes a ``problems`` entry.
@@ -28,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 from langchain_core.messages import ToolCall
+
+from groundex.agent.schema import Box
 
 LOCATE_TOOL = "locate_entity"
 
@@ -101,11 +106,21 @@ class PlannedEntity:
 
 @dataclass(frozen=True)
 class PlannerAnswer:
-    """What could be read from one planner answer."""
+    """What could be read from one planner answer: the entities (each linked to its locate call, if any)."""
 
     entities: tuple[PlannedEntity, ...]
-    tool_calls: tuple[ToolCall, ...]
     problems: tuple[str, ...] = field(default_factory=tuple)
+
+
+def locate_result_text(visible: bool, visibility: float | None, box: Box | None) -> str:
+    """The ToolMessage content answering one locate_entity call: JSON ``{"visible", "visibility", "box"}``, the box
+    as ``[x1, y1, x2, y2]`` in original-image pixels (or null)."""
+    return json.dumps({"visible": visible, "visibility": visibility, "box": box.as_list() if box else None},
+                      ensure_ascii=False)
+
+
+LOCATE_SKIPPED_TEXT = json.dumps({"skipped": "not located (invalid entity or no image)"})
+"""The ToolMessage content for a locate_entity call that was not run (its entity was invalid, or no image)."""
 
 
 def split_tool_calls(raw: str) -> tuple[str, list[ToolCall], list[str]]:
@@ -218,7 +233,7 @@ def read_planner_answer(content: str, tool_calls: Sequence[ToolCall]) -> Planner
             entities.append(_entity_from(call["args"], call["id"]))
         except TypeError as error:
             problems.append(f"tool call {call['args']!r} skipped: {error}")
-    return PlannerAnswer(tuple(entities), tuple(locate_calls), tuple(problems))
+    return PlannerAnswer(tuple(entities), tuple(problems))
 
 
 _DECISION_POINTS = re.compile(

@@ -13,7 +13,7 @@ from groundex.agent.config import Settings
 from groundex.agent.errors import GroundexError
 from groundex.agent.graph import compile_graph
 from groundex.agent.schema import Post, Prediction, TypeSchema
-from groundex.agent.state import ExtractionOptions, ExtractionState
+from groundex.agent.state import ExtractionOptions, ExtractionState, TurnInput
 from groundex.agent.toolbox import Toolbox, build_toolbox
 
 
@@ -40,10 +40,10 @@ class Extractor:
         return {"configurable": {"thread_id": thread_id or uuid.uuid4().hex}}
 
     @staticmethod
-    def _first_turn(post: Post, types: TypeSchema, options: ExtractionOptions) -> ExtractionState:
+    def _first_turn(post: Post, types: TypeSchema, options: ExtractionOptions) -> TurnInput:
         # a first turn on an existing thread (a new image or post in a chat) starts its conversation afresh
-        return ExtractionState(post=post, types=types, options=options,
-                               messages=[RemoveMessage(id=REMOVE_ALL_MESSAGES)])
+        return TurnInput(post=post, types=types, options=options, turn="first",
+                         messages=[RemoveMessage(id=REMOVE_ALL_MESSAGES)])
 
     def extract(self, post: Post, types: TypeSchema, options: ExtractionOptions = ExtractionOptions(),
                 thread_id: str | None = None) -> ExtractionResult:
@@ -71,7 +71,7 @@ class Extractor:
             raise GroundexError("the follow-up message is empty")
         if self.thread_state(thread_id) is None:
             raise GroundexError(f"thread {thread_id!r} has no extraction yet: start it with a post (and image)")
-        update: dict[str, Any] = {"followup_text": message.strip()}
+        update: dict[str, Any] = {"turn": "follow_up", "followup_text": message.strip()}
         if options is not None:
             update["options"] = options
         state = self.graph.invoke(update, self._config(thread_id), context=self.toolbox)

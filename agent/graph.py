@@ -1,6 +1,8 @@
 """The LangGraph state machine: plan -> (one branch per locate_entity call) entail -> ground -> segment -> assemble.
 
-A follow-up turn of a chat thread starts at ``interpret`` instead, which applies a correction (then
+Every turn enters at ``begin_turn`` (it clears the per-turn warnings) and is routed by its ``turn`` field
+(``state.TurnInput``, the graph's input schema): a first turn plans; a follow-up turn of a chat thread starts at
+``interpret`` instead, which applies a correction (then
 ``assemble``, or ``ground`` for one entity) or hands the message to ``plan``.
 
 This file only wires; the work lives in ``agent/nodes``. The planner and tools arrive as the run's context
@@ -10,14 +12,14 @@ This file only wires; the work lives in ``agent/nodes``. The planner and tools a
 from __future__ import annotations
 
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Send
+from langgraph.types import Overwrite, Send
 
 from groundex.agent.nodes.assemble import assemble
 from groundex.agent.nodes.interpret import interpret
 from groundex.agent.nodes.locate import entail, ground
 from groundex.agent.nodes.plan import plan
 from groundex.agent.nodes.segment import segment
-from groundex.agent.state import ExtractionState, LocateTask
+from groundex.agent.state import ExtractionState, LocateTask, TurnInput
 from groundex.agent.toolbox import Toolbox
 
 
@@ -30,9 +32,14 @@ def route_locate_calls(state: ExtractionState) -> list[Send] | str:
     return tasks or "assemble"
 
 
+def begin_turn(state: ExtractionState) -> dict:
+    """Start a turn: the warnings of the thread's previous turn are not this turn's."""
+    return {"warnings": Overwrite([])}
+
+
 def route_turn(state: ExtractionState) -> str:
-    """First turns plan; follow-up turns of a thread (``followup_text`` set) are interpreted first."""
-    return "interpret" if state.followup_text else "plan"
+    """First turns plan; follow-up turns of a thread are interpreted first."""
+    return "interpret" if state.is_follow_up else "plan"
 
 
 def route_after_ground(state: ExtractionState) -> str:
@@ -40,14 +47,16 @@ def route_after_ground(state: ExtractionState) -> str:
 
 
 def build_graph() -> StateGraph:
-    graph = StateGraph(ExtractionState, context_schema=Toolbox)
+    graph = StateGraph(ExtractionState, input_schema=TurnInput, context_schema=Toolbox)
+    graph.add_node("begin_turn", begin_turn)
     graph.add_node("interpret", interpret, destinations=("plan", "ground", "assemble"))
     graph.add_node("plan", plan)
     graph.add_node("entail", entail, destinations=("ground",))
     graph.add_node("ground", ground)
     graph.add_node("segment", segment)
     graph.add_node("assemble", assemble)
-    graph.add_conditional_edges(START, route_turn, ["interpret", "plan"])
+    graph.add_edge(START, "begin_turn")
+    graph.add_conditional_edges("begin_turn", route_turn, ["interpret", "plan"])
     graph.add_conditional_edges("plan", route_locate_calls, ["entail", "assemble"])
     graph.add_conditional_edges("ground", route_after_ground, ["segment", "assemble"])
     graph.add_edge("segment", "assemble")

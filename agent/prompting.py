@@ -1,11 +1,10 @@
-"""The texts of a planner conversation that inference and fine-tuning must produce identically."""
+"""Every prompt groundex renders, in one place: the planner's system and user turns (which inference and
+fine-tuning must produce identically) and the questions the MLLM tools ask about the image."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from groundex.agent.contract import AnswerStyle
-from groundex.agent.schema import Box, Post, TypeSchema
+from groundex.agent.schema import Entity, Post, TypeSchema
 from groundex.prompts import render_prompt
 
 
@@ -20,6 +19,11 @@ def user_text(post: Post) -> str:
     return render_prompt("user", text=post.text)
 
 
-def locate_result(visible: bool, visibility: float | None, box: Box | None) -> dict[str, Any]:
-    """The answer to one locate_entity call, as the ToolMessage carries it (box in original pixels)."""
-    return {"visible": visible, "visibility": visibility, "box": box.as_list() if box else None}
+def entailment_question(entity: Entity) -> str:
+    """The yes/no question the ``mllm`` entailment tool asks: is the entity (its description) in the image?"""
+    return render_prompt("entailment", description=entity.description or entity.text)
+
+
+def grounding_question(entity: Entity) -> str:
+    """The box question the ``mllm`` grounding tool asks about the entity (its description)."""
+    return render_prompt("grounding", description=entity.description or entity.text)

@@ -109,7 +109,8 @@ class Post:
 
     The image itself is never held here; it is loaded when a tool needs it (``groundex.tools.images``).
     ``tokens`` is set for dataset posts (``text == " ".join(tokens)``) and empty for free text.
-    ``image_size`` is known for dataset posts that have box annotations, else ``None``.
+    ``image_size`` is known for dataset posts that have box annotations, else ``None``. ``image_path`` may be
+    given as a ``str`` (it is stored as a ``Path``).
     """
 
     id: str
@@ -121,6 +122,16 @@ class Post:
     def __post_init__(self) -> None:
         if not self.id:
             raise SchemaError("a post needs a non-empty id")
+        if not isinstance(self.text, str):
+            raise SchemaError(f"post {self.id}: text must be a str, not {type(self.text).__name__}")
+        if isinstance(self.image_path, str):
+            if not self.image_path.strip():
+                raise SchemaError(f"post {self.id}: image_path is an empty string (give None for a post without image)")
+            object.__setattr__(self, "image_path", Path(self.image_path))
+        elif self.image_path is not None and not isinstance(self.image_path, Path):
+            raise SchemaError(f"post {self.id}: image_path must be a path or None, not {type(self.image_path).__name__}")
+        if isinstance(self.tokens, list):
+            object.__setattr__(self, "tokens", tuple(self.tokens))
         if self.tokens and " ".join(self.tokens) != self.text:
             raise SchemaError(f"post {self.id}: text is not its tokens joined by single spaces")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
@@ -47,7 +47,8 @@ class LocateTask:
 
 @dataclass(frozen=True)
 class Location:
-    """The answer to one ``locate_entity`` call. Boxes in original pixels, unclipped until ``assemble``."""
+    """The answer to one ``locate_entity`` call. ``box`` is in original-image pixels as the grounding tool gave it
+    (some tools clip to the image, some do not); ``assemble`` clips every box to the image or drops it."""
 
     call_id: str
     visible: bool
@@ -57,39 +58,50 @@ class Location:
     mask: Mask | None = None
 
 
-NEW_TURN = "\x00new-turn"
-"""Marks an update that starts a turn: ``{NEW_TURN: None, ...}`` for ``locations``, ``[NEW_TURN, ...]`` for
-``warnings``. A chat thread's state lives across turns, so the first node of a turn resets what is per turn."""
+def merge_locations(current: dict[str, Location], update: dict[str, Location]) -> dict[str, Location]:
+    """Reducer: branches write their own call ids; a later write for the same id replaces the earlier one.
+    ``plan`` starts a new set with LangGraph's ``Overwrite`` (a new entity list has new calls)."""
+    return {**current, **update}
 
 
-def merge_locations(current: dict[str, Location], update: dict[str, Location | None]) -> dict[str, Location]:
-    """Reducer: branches write their own call ids; a later write for the same id replaces the earlier one."""
-    if NEW_TURN in update:
-        return {k: v for k, v in update.items() if k != NEW_TURN and v is not None}
-    return {**current, **{k: v for k, v in update.items() if v is not None}}
-
-
-def turn_warnings(current: list[str], update: list[str]) -> list[str]:
-    """Reducer: warnings add up within a turn and start again with the next one."""
-    if update and update[0] == NEW_TURN:
-        return list(update[1:])
+def add_warnings(current: list[str], update: list[str]) -> list[str]:
+    """Reducer: warnings add up within a turn; ``begin_turn`` clears them with ``Overwrite([])``."""
     return [*current, *update]
 
 
-@dataclass
-class ExtractionState:
-    """The graph state. ``messages`` is the planner conversation (the thread, in chat use).
+TurnKind = Literal["first", "follow_up"]
+"""``first``: a post to extract (a new thread, or a new post / image / types on a thread: its conversation starts
+afresh); ``follow_up``: a user message about the thread's current result (``agent.followups``)."""
 
-    ``followup_text`` is the user's message on a follow-up turn of a thread (``None`` on a first turn): the
-    ``interpret`` node reads it (``agent.followups``).
+
+@dataclass
+class TurnInput:
+    """What a caller gives the graph for one turn (the graph's input schema).
+
+    ``turn`` is the one place that says what kind of turn this is; ``followup_text`` is the user's message of a
+    follow-up turn (read by ``interpret``). A first turn on an existing thread sends
+    ``messages=[RemoveMessage(REMOVE_ALL_MESSAGES)]`` to start the conversation afresh.
     """
 
     post: Post
     types: TypeSchema
     options: ExtractionOptions = field(default_factory=ExtractionOptions)
+    turn: TurnKind = "first"
+    followup_text: str | None = None
     messages: Annotated[list[AnyMessage], add_messages] = field(default_factory=list)
+
+
+@dataclass
+class ExtractionState(TurnInput):
+    """The graph's full state: the turn's input, plus what the nodes write. ``messages`` is the planner
+    conversation (the thread, in chat use); ``candidates`` the validated entities of the current plan;
+    ``locations`` their locate results by call id; ``warnings`` this turn's plain-language problems."""
+
     candidates: tuple[Candidate, ...] = ()
     locations: Annotated[dict[str, Location], merge_locations] = field(default_factory=dict)
-    warnings: Annotated[list[str], turn_warnings] = field(default_factory=list)
+    warnings: Annotated[list[str], add_warnings] = field(default_factory=list)
     result: Prediction | None = None
-    followup_text: str | None = None
+
+    @property
+    def is_follow_up(self) -> bool:
+        return self.turn == "follow_up"

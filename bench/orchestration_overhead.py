@@ -24,7 +24,8 @@ from groundex.agent.backends.transformers_backend import TransformersPlanner  # 
 from groundex.agent.contract import PlannedEntity  # noqa: E402
 from groundex.agent.extractor import Extractor  # noqa: E402
 from groundex.agent.schema import Post  # noqa: E402
-from groundex.agent.toolbox import Toolbox, entailment_question, grounding_question  # noqa: E402
+from groundex.agent.prompting import entailment_question, grounding_question  # noqa: E402
+from groundex.agent.toolbox import Toolbox  # noqa: E402
 from groundex.agent.type_presets import load_preset  # noqa: E402
 from groundex.tools.entailment import MllmEntailment  # noqa: E402
 from groundex.tools.grounding import MllmGrounding  # noqa: E402

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from groundex.agent.backends.inputs import ChatEncoder  # noqa: E402
+from groundex.agent.encoding import ChatEncoder  # noqa: E402
 from groundex.finetune.config import TrainConfig, load_train_config  # noqa: E402
 from groundex.finetune.data import DataRecipe, SftExample, build_dataset, write_examples  # noqa: E402
 from groundex.finetune.train import (_epoch_order, encode_example, held_out_loss, resolve_base_model,  # noqa: E402

@@ -5,11 +5,11 @@ One example per post, a conversation of chat-template messages (``prompts/chat_t
 2. user: the image slot (multimodal examples) and ``agent.prompting.user_text``;
 3. assistant: the entity JSON and one ``locate_entity`` call per groundable entity (``agent.contract``), for
    text-only planners too, whose prompt asks them to judge visibility from the text;
-4. tool: one ``agent.prompting.locate_result`` per call, from the gold (visible, first gold box in pixels);
+4. tool: one ``agent.contract.locate_result_text`` per call, from the gold (visible, first gold box in pixels);
 5. assistant (only after tool calls): the final triples as JSON.
 Turns 4 and 5 are left out with ``final_answer=False``: the agent graph assembles the triples itself, so the
 planner only ever needs turn 3, and short CPU runs spend their tokens there.
-Only the assistant turns carry loss (``agent.backends.inputs``). The gold-to-message mapping is the inverse of
+Only the assistant turns carry loss (``agent.encoding``). The gold-to-message mapping is the inverse of
 what the agent reads back, so ``read_planner_answer`` on an example returns its gold entities.
 """
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from groundex.agent.backends.messages import tool_result_text
-from groundex.agent.contract import AnswerStyle, PlannedEntity, planner_tools, render_planner_answer, resolve_answer_style
+from groundex.agent.contract import (AnswerStyle, PlannedEntity, locate_result_text, planner_tools, render_planner_answer,
+                                     resolve_answer_style)
 from groundex.agent.errors import GroundexError
-from groundex.agent.prompting import locate_result, system_text, user_text
+from groundex.agent.prompting import system_text, user_text
 from groundex.agent.schema import AnnotatedPost
 from groundex.finetune.descriptions import DescriptionSource
 from groundex.finetune.schema_sampling import SchemaSampler
@@ -78,7 +78,7 @@ def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions
     for call in calls if final_answer else ():
         gold = gold_by_call[call["id"]]
         messages.append({"role": "tool", "tool_call_id": call["id"],
-                         "content": tool_result_text(locate_result(True, 1.0, gold.boxes[0] if gold.boxes else None))})
+                         "content": locate_result_text(True, 1.0, gold.boxes[0] if gold.boxes else None)})
     if calls and final_answer:
         triples = [{"text": p.text, "start": p.start, "type": p.type,
                     "box": _first_box(gold_by_call[p.locate_call_id]) if p.locate_call_id else None}

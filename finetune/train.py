@@ -1,7 +1,7 @@
 """LoRA fine-tuning of the planner with PEFT, run through accelerate.
 
 - Model families: Qwen2-VL / Qwen2.5-VL (``AutoModelForImageTextToText``, images bounded by min/max pixels) and
-  text-only causal LMs (``AutoModelForCausalLM``); inputs come from ``agent.backends.inputs.ChatEncoder``, the
+  text-only causal LMs (``AutoModelForCausalLM``); inputs come from ``agent.encoding.ChatEncoder``, the
   encoder the planner uses at inference.
 - Loss on assistant tokens only. The LM head is computed only at the positions whose next token carries loss
   (``logits_to_keep``), which saves most of the vocabulary projection on long prompts.
@@ -28,7 +28,7 @@ from PIL import Image
 
 from groundex.agent.backends.coordinates import family_from_model_type
 from groundex.agent.backends.precision import bf16_supported
-from groundex.agent.backends.inputs import IGNORE_INDEX, ChatEncoder, TrainingEncoding
+from groundex.agent.encoding import IGNORE_INDEX, ChatEncoder, TrainingEncoding
 from groundex.agent.errors import GroundexError
 from groundex.finetune.config import TrainConfig
 from groundex.finetune.data import SftExample, read_examples

@@ -6,7 +6,7 @@ Coordinates: every ``Box`` a tool takes or returns is in pixels of the original 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol, Sequence, runtime_checkable
 
 from PIL import Image
 
@@ -34,8 +34,12 @@ class Grounding:
     score: float | None = None
 
 
+@runtime_checkable
 class VisualQuestionAnswerer(Protocol):
-    """What a multimodal planner backend offers the MLLM tools (implemented in ``groundex.agent.backends``)."""
+    """What a multimodal planner backend offers the MLLM tools (implemented in ``groundex.agent.backends``).
+
+    Runtime-checkable: ``build_toolbox`` tests a planner with ``isinstance`` before it builds an MLLM tool.
+    """
 
     def yes_probability(self, image: Image.Image, question: str) -> float:
         """P("yes") as the answer to a yes/no question about the image, in [0, 1]."""

@@ -1,4 +1,4 @@
-"""Images in planner messages, and langchain messages in the chat-template format.
+"""Images in planner messages: standard image blocks that point at files, resolved by each backend.
 
 A post's image travels in a ``HumanMessage`` as a standard image block that points at the file
 (``{"type": "image", "url": "file:///abs/path.jpg"}``), so checkpointed threads do not store image bytes;
@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import unquote, urlparse
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import BaseMessage
 from PIL import Image
 
 from groundex.tools.images import load_image
@@ -25,7 +24,7 @@ def image_block(path: Path) -> dict[str, Any]:
     return {"type": "image", "url": path.resolve().as_uri()}
 
 
-def _is_image(block: Any) -> bool:
+def is_image_block(block: Any) -> bool:
     return isinstance(block, dict) and block.get("type") in ("image", "image_url")
 
 
@@ -54,56 +53,14 @@ def inline_images(messages: Sequence[BaseMessage], keep_images: bool) -> list[Ba
     """Messages with file images turned into base64 PNG blocks, or dropped when ``keep_images`` is false."""
     converted: list[BaseMessage] = []
     for message in messages:
-        if not isinstance(message.content, list) or not any(_is_image(b) for b in message.content):
+        if not isinstance(message.content, list) or not any(is_image_block(b) for b in message.content):
             converted.append(message)
             continue
         blocks = []
         for block in message.content:
-            if not _is_image(block):
+            if not is_image_block(block):
                 blocks.append(block)
             elif keep_images:
                 blocks.append(png_block(block_image(block)))
         converted.append(message.model_copy(update={"content": blocks}))
     return converted
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
-
-
-def to_template_messages(messages: Sequence[BaseMessage]) -> tuple[list[dict[str, Any]], list[Image.Image]]:
-    """Langchain messages -> (the dicts ``chat_template.jinja`` renders, the images in order of appearance)."""
-    rendered: list[dict[str, Any]] = []
-    images: list[Image.Image] = []
-    for message in messages:
-        if isinstance(message, SystemMessage):
-            rendered.append({"role": "system", "content": _text_of(message.content)})
-        elif isinstance(message, HumanMessage):
-            parts: list[dict[str, Any]] = []
-            for block in message.content if isinstance(message.content, list) else [{"type": "text", "text": message.content}]:
-                if _is_image(block):
-                    images.append(block_image(block))
-                    parts.append({"type": "image"})
-                elif isinstance(block, dict) and block.get("type") == "text":
-                    parts.append({"type": "text", "text": block["text"]})
-                elif isinstance(block, str):
-                    parts.append({"type": "text", "text": block})
-            rendered.append({"role": "user", "content": parts})
-        elif isinstance(message, AIMessage):
-            rendered.append({
-                "role": "assistant",
-                "content": _text_of(message.content),
-                "tool_calls": [{"type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
-                               for c in message.tool_calls],
-            })
-        elif isinstance(message, ToolMessage):
-            rendered.append({"role": "tool", "content": _text_of(message.content)})
-        else:
-            raise TypeError(f"unsupported message type {type(message).__name__}")
-    return rendered, images
-
-
-def tool_result_text(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False)

@@ -1,62 +1,82 @@
-"""Build the configured planner backend (a langchain chat model that also knows its model family)."""
+"""Build the configured planner backend (a ``PlannerChatModel`` that also knows its model family).
+
+Each backend declares here what it can do beyond planning (``PlannerBackend.answers_image_questions``), so the
+toolbox can refuse an impossible profile before the planner's weights load (``agent.toolbox``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from langchain_core.language_models import BaseChatModel
-
-from groundex.agent.backends.coordinates import family_from_name
+from groundex.agent.backends.base import PlannerChatModel
+from groundex.agent.backends.coordinates import Family, family_from_name
 from groundex.agent.backends.packaged_models import resolve_adapter, resolve_model
 from groundex.agent.config import PlannerSettings
 from groundex.tools.base import ToolSetupError
 
 
-def _transformers(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+def configured_family(settings: PlannerSettings) -> Family:
+    """``planner.family``, or the family read from the model's name when it is ``auto``."""
+    return family_from_name(settings.model) if settings.family == "auto" else settings.family
+
+
+def _transformers(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
     from groundex.agent.backends.transformers_backend import TransformersPlanner
 
-    return TransformersPlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter), max_new_tokens=settings.max_new_tokens,
-                               temperature=settings.temperature, min_pixels=settings.min_pixels,
-                               max_pixels=settings.max_pixels)
+    # in process, the model's own config names its family; planner.family overrides it when set
+    return TransformersPlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter),
+                               family_override=None if settings.family == "auto" else settings.family,
+                               max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                               min_pixels=settings.min_pixels, max_pixels=settings.max_pixels)
 
 
-def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
     from groundex.agent.backends.vllm_server import VllmServerPlanner
 
     if not settings.base_url:
         raise ToolSetupError("planner backend 'vllm-server' needs planner.base_url, e.g. http://127.0.0.1:8000/v1")
-    family = family_from_name(settings.model) if settings.family == "auto" else settings.family
     return VllmServerPlanner(base_url=settings.base_url, served_model=settings.adapter or settings.model,
-                             model_family=family, max_new_tokens=settings.max_new_tokens,
+                             model_family=configured_family(settings), max_new_tokens=settings.max_new_tokens,
                              temperature=settings.temperature, timeout_s=settings.timeout_s,
                              max_retries=settings.max_retries, min_pixels=settings.min_pixels,
                              max_pixels=settings.max_pixels)
 
 
-def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
     from groundex.agent.backends.vllm_offline import VllmOfflinePlanner
 
-    family = family_from_name(settings.model) if settings.family == "auto" else settings.family
     return VllmOfflinePlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter),
-                              model_family=family, max_new_tokens=settings.max_new_tokens,
+                              model_family=configured_family(settings), max_new_tokens=settings.max_new_tokens,
                               temperature=settings.temperature, kv_cache_bytes=settings.kv_cache_bytes)
 
 
-def _spacy(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+def _spacy(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
     from groundex.agent.backends.spacy_baseline import SpacyBaselinePlanner
 
     return SpacyBaselinePlanner(model_name=settings.model)
 
 
-PLANNER_BACKENDS: dict[str, Callable[[PlannerSettings, Path], BaseChatModel]] = {
-    "transformers": _transformers,
-    "vllm-server": _vllm_server,
-    "vllm-offline": _vllm_offline,
-    "spacy": _spacy,
+@dataclass(frozen=True)
+class PlannerBackend:
+    """A planner backend: how to build it, and whether it implements ``VisualQuestionAnswerer``
+    (``yes_probability`` / ``ask_box``, which the ``mllm`` entailment and grounding tools ask through) when its
+    model is multimodal."""
+
+    build: Callable[[PlannerSettings, Path], PlannerChatModel]
+    answers_image_questions: bool
+
+
+PLANNER_BACKENDS: dict[str, PlannerBackend] = {
+    "transformers": PlannerBackend(_transformers, answers_image_questions=True),
+    "vllm-server": PlannerBackend(_vllm_server, answers_image_questions=True),
+    # vllm.LLM batches planning; the tools' single questions go to vllm-server or transformers instead
+    "vllm-offline": PlannerBackend(_vllm_offline, answers_image_questions=False),
+    "spacy": PlannerBackend(_spacy, answers_image_questions=False),
 }
 
 
-def build_planner(settings: PlannerSettings, cache_dir: Path) -> BaseChatModel:
+def build_planner(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
     """``cache_dir`` (``Settings.cache_dir``) holds models converted from packages (``pypi:...`` model ids)."""
-    return PLANNER_BACKENDS[settings.backend](settings, cache_dir.expanduser())
+    return PLANNER_BACKENDS[settings.backend].build(settings, cache_dir.expanduser())

@@ -4,7 +4,7 @@ Vision-language models (Qwen2-VL / Qwen2.5-VL) load with ``AutoModelForImageText
 other causal LMs (the CPU profile's Gemma 3 270M) load with ``AutoModelForCausalLM`` and see the text only.
 Every family renders the same ``prompts/chat_template.jinja`` with ``tools=``, so inference matches fine-tuning.
 
-Inputs are built by ``inputs.ChatEncoder``, the same code fine-tuning uses: the model's ``AutoProcessor`` where
+Inputs are built by ``agent.encoding.ChatEncoder``, the same code fine-tuning uses: the model's ``AutoProcessor`` where
 transformers can build it, otherwise (transformers 5 needs torchvision for Qwen-VL processors, and there is no
 torchvision for the CPU build of torch 2.13) ``AutoTokenizer`` + ``AutoImageProcessor`` with the processor's
 image-token expansion.
@@ -24,10 +24,9 @@ from PIL import Image
 from pydantic import PrivateAttr
 
 from groundex.agent.backends.base import PlannerChatModel
-from groundex.agent.backends.inputs import END_OF_TURN, ChatEncoder
+from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
-from groundex.agent.backends.messages import to_template_messages
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.contract import split_tool_calls
 from groundex.agent.schema import Box, ImageSize
@@ -54,8 +53,10 @@ class LoadedPlanner:
 
 
 def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWEN_MIN_PIXELS,
-                       max_pixels: int = QWEN_MAX_PIXELS) -> LoadedPlanner:
-    """Load weights, tokenizer and image processing once; the adapter is applied with PEFT."""
+                       max_pixels: int = QWEN_MAX_PIXELS, family: Family | None = None) -> LoadedPlanner:
+    """Load weights, tokenizer and image processing once; the adapter is applied with PEFT.
+
+    ``family`` overrides the one read from the model's config (``planner.family`` in a profile)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     try:
@@ -64,7 +65,7 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
         raise ToolSetupError(
             f"planner model {model_id!r} cannot be loaded ({str(error).splitlines()[0]}): give a local model "
             "directory, or download the hub id on a machine with network access") from error
-    family = family_from_model_type(config.model_type)
+    family = family or family_from_model_type(config.model_type)
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
     model = auto_class.from_pretrained(model_id, dtype=dtype)
@@ -86,6 +87,7 @@ class TransformersPlanner(PlannerChatModel):
 
     model_id: str
     adapter: str | None = None
+    family_override: Family | None = None  # None: the family the model's config names
     max_new_tokens: int = 512
     temperature: float = 0.0
     min_pixels: int = QWEN_MIN_PIXELS
@@ -93,8 +95,10 @@ class TransformersPlanner(PlannerChatModel):
     _loaded: LoadedPlanner = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
-        self._loaded = cached(("transformers-planner", f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}"),
-                              lambda: load_planner_model(self.model_id, self.adapter, self.min_pixels, self.max_pixels))
+        key = f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}|{self.family_override}"
+        self._loaded = cached(("transformers-planner", key),
+                              lambda: load_planner_model(self.model_id, self.adapter, self.min_pixels, self.max_pixels,
+                                                         self.family_override))
 
     @property
     def _llm_type(self) -> str:

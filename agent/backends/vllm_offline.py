@@ -19,7 +19,7 @@ from pydantic import PrivateAttr
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.batching import MicroBatcher
 from groundex.agent.backends.coordinates import Family
-from groundex.agent.backends.inputs import END_OF_TURN
+from groundex.agent.encoding import END_OF_TURN
 from groundex.agent.backends.messages import inline_images
 from groundex.agent.contract import split_tool_calls
 from groundex.prompts import load_template

@@ -24,7 +24,7 @@ from pydantic import PrivateAttr
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, model_input_size)
-from groundex.agent.backends.inputs import END_OF_TURN
+from groundex.agent.encoding import END_OF_TURN
 from groundex.agent.backends.messages import inline_images, png_block
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.errors import GroundexError

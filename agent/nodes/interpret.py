@@ -21,7 +21,7 @@ from langgraph.types import Command, Send
 
 from groundex.agent.followups import EDIT_KINDS, FollowUp, match_entity, parse_followup
 from groundex.agent.schema import TypeSchema
-from groundex.agent.state import NEW_TURN, Candidate, ExtractionState, LocateTask, Location
+from groundex.agent.state import Candidate, ExtractionState, LocateTask, Location
 from groundex.agent.toolbox import Toolbox
 from groundex.agent.type_presets import types_from_names
 
@@ -66,19 +66,18 @@ def _edit(state: ExtractionState, followup: FollowUp) -> tuple[dict[str, Any], s
 
 
 def interpret(state: ExtractionState, runtime: Runtime[Toolbox]) -> Command:
-    followup = parse_followup(state.followup_text or "", [t.name for t in state.types])
+    followup = parse_followup(state.followup_text or "", state.types.names)
     asked = HumanMessage(followup.text)
     if followup.kind in ("add_types", "set_types"):
         if not followup.type_names:
-            return Command(goto="assemble", update={"messages": [asked, AIMessage("Which types? e.g. 'use types: athlete, team'.")],
-                                                    "warnings": [NEW_TURN]})
+            return Command(goto="assemble",
+                           update={"messages": [asked, AIMessage("Which types? e.g. 'use types: athlete, team'.")]})
         schema = _extended_schema(state.types, followup)
-        return Command(goto="plan", update={"types": schema, "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)],
-                                            "warnings": [NEW_TURN]})
+        return Command(goto="plan", update={"types": schema, "messages": [RemoveMessage(id=REMOVE_ALL_MESSAGES)]})
     if followup.kind not in EDIT_KINDS:
-        return Command(goto="plan", update={"messages": [asked], "warnings": [NEW_TURN]})
+        return Command(goto="plan", update={"messages": [asked]})
     update, answer, task = _edit(state, followup)
-    update = {**update, "messages": [asked, AIMessage(answer)], "warnings": [NEW_TURN]}
+    update = {**update, "messages": [asked, AIMessage(answer)]}
     if task is None:
         return Command(goto="assemble", update=update)
     return Command(goto=Send("ground", task), update=update)

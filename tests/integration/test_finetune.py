@@ -14,7 +14,7 @@ import torch
 from langchain_core.messages import ToolCall
 from PIL import Image
 
-from groundex.agent.backends.inputs import IGNORE_INDEX, ChatEncoder
+from groundex.agent.encoding import IGNORE_INDEX, ChatEncoder
 from groundex.agent.backends.transformers_backend import TransformersPlanner
 from groundex.agent.contract import read_planner_answer
 from groundex.agent.errors import GroundexError

@@ -17,7 +17,7 @@ from groundex.agent.extractor import Extractor
 from groundex.agent.nodes.plan import opening_messages
 from groundex.agent.schema import Entity, Post
 from groundex.agent.state import ExtractionState
-from groundex.agent.toolbox import entailment_question, grounding_question
+from groundex.agent.prompting import entailment_question, grounding_question
 from groundex.agent.type_presets import load_preset
 from groundex.tools.base import ToolSetupError
 from groundex.tools.entailment import MllmEntailment

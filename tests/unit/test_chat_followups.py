@@ -155,3 +155,24 @@ def test_follow_ups_need_an_existing_thread(blue_image, tmp_path):
     extractor, _, _, _ = chat(blue_image, tmp_path)
     with pytest.raises(GroundexError, match="no extraction yet"):
         extractor.follow_up("other", "remove Messi")
+
+
+def test_a_new_post_after_a_follow_up_is_planned_afresh_not_read_as_the_old_follow_up(blue_image, tmp_path):
+    # the turn kind is an explicit field of each turn's input: a stale follow-up message must not route a new post
+    extractor, planner, _, _ = chat(blue_image, tmp_path, planner_reply(THREE[:1]))
+    extractor.follow_up("t", "remove Ronaldo")
+    result = extractor.extract(Post("p", TEXT, image_path=blue_image), GMNER, thread_id="t")
+    assert planner.calls == 2
+    assert [t.entity.text for t in result.prediction.triples] == ["Messi"]
+    state = extractor.thread_state("t")
+    assert state.turn == "first" and not state.is_follow_up
+    assert [type(m).__name__ for m in state.messages] == ["SystemMessage", "HumanMessage", "AIMessage", "ToolMessage"]
+
+
+def test_warnings_are_the_turns_own(blue_image, tmp_path):
+    extractor, _, _, first = chat(blue_image, tmp_path, "not json at all")
+    assert first.warnings == ()
+    unreadable = extractor.follow_up("t", "what else is there?")
+    assert unreadable.warnings and "unchanged" in unreadable.warnings[-1]
+    assert boxes(unreadable) == boxes(first)  # the thread's result survives an unreadable answer
+    assert extractor.follow_up("t", "remove Ronaldo").warnings == ()

@@ -1,5 +1,9 @@
 """Turning a conversation into model inputs: ONE implementation for inference and fine-tuning.
 
+``to_template_messages`` turns langchain messages (the graph's conversation) into the dicts the chat template
+renders; fine-tuning data is stored as those dicts already. ``ChatEncoder`` turns the dicts into token ids
+(``encode`` for generation, ``encode_for_training`` with the assistant and decision masks).
+
 Every family renders ``prompts/chat_template.jinja`` (with ``tools=``; text-only models with ``text_only=True``,
 which leaves out the image slots). For Qwen-VL models each image slot ``<|image_pad|>`` is expanded into
 ``grid_t * grid_h * grid_w / merge_size**2`` image tokens, as the model's processor does; where transformers can
@@ -14,9 +18,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from PIL import Image
 
 from groundex.agent.backends.coordinates import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family
+from groundex.agent.backends.messages import block_image, is_image_block
 from groundex.agent.contract import decision_offsets
 from groundex.agent.schema import ImageSize
 from groundex.prompts import load_template
@@ -24,6 +30,44 @@ from groundex.prompts import load_template
 IMAGE_PAD = "<|image_pad|>"
 END_OF_TURN = "<|im_end|>"
 IGNORE_INDEX = -100  # label of tokens that carry no loss
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+
+
+def to_template_messages(messages: Sequence[BaseMessage]) -> tuple[list[dict[str, Any]], list[Image.Image]]:
+    """Langchain messages -> (the dicts ``chat_template.jinja`` renders, the images in order of appearance)."""
+    rendered: list[dict[str, Any]] = []
+    images: list[Image.Image] = []
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            rendered.append({"role": "system", "content": _text_of(message.content)})
+        elif isinstance(message, HumanMessage):
+            parts: list[dict[str, Any]] = []
+            for block in message.content if isinstance(message.content, list) else [{"type": "text", "text": message.content}]:
+                if is_image_block(block):
+                    images.append(block_image(block))
+                    parts.append({"type": "image"})
+                elif isinstance(block, dict) and block.get("type") == "text":
+                    parts.append({"type": "text", "text": block["text"]})
+                elif isinstance(block, str):
+                    parts.append({"type": "text", "text": block})
+            rendered.append({"role": "user", "content": parts})
+        elif isinstance(message, AIMessage):
+            rendered.append({
+                "role": "assistant",
+                "content": _text_of(message.content),
+                "tool_calls": [{"type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
+                               for c in message.tool_calls],
+            })
+        elif isinstance(message, ToolMessage):
+            rendered.append({"role": "tool", "content": _text_of(message.content)})
+        else:
+            raise TypeError(f"unsupported message type {type(message).__name__}")
+    return rendered, images
 
 
 class ConversationFormatError(ValueError):
