@@ -35,6 +35,7 @@ from langchain_core.messages import ToolCall
 from groundex.agent.schema import Box
 
 LOCATE_TOOL = "locate_entity"
+UNREADABLE_ANSWER = "the planner's answer could not be read"  # begins the warning of a post planned with no result
 
 AnswerStyle = Literal["full", "lean"]
 ANSWER_STYLES: tuple[AnswerStyle, ...] = ("full", "lean")

@@ -86,10 +86,6 @@ class TypeSchema:
         entity_type = self.get(type_name)
         return entity_type.group or entity_type.name
 
-    def subset(self, type_names: list[str] | tuple[str, ...], name: str | None = None) -> TypeSchema:
-        """A schema with only these types, in the order given."""
-        return TypeSchema(name or f"{self.name}-subset", tuple(self.get(n) for n in type_names))
-
 
 @dataclass(frozen=True)
 class ImageSize:

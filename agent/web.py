@@ -23,10 +23,10 @@ from typing import Any
 from PIL import Image
 
 from groundex.agent.contract import read_planner_answer
+from groundex.agent.display import TRIPLE_COLUMNS, triple_rows
 from groundex.agent.errors import GroundexError
 from groundex.agent.extractor import Extractor
 from groundex.agent.records import encode_prediction
-from groundex.agent.schema import Prediction
 from groundex.agent.session import ChatSession, TurnOutcome, list_threads
 from groundex.agent.state import ExtractionOptions
 from groundex.agent.type_presets import PRESET_NAMES, load_type_schema
@@ -34,7 +34,7 @@ from groundex.tools.images import MAX_IMAGE_PIXELS, load_image
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_COOKIE = "groundex_token"
-TABLE_HEADERS = ["entity", "type", "box (x1, y1, x2, y2 px)", "score", "mask"]
+TABLE_HEADERS = list(TRIPLE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,6 @@ def store_upload(image: Image.Image, upload_dir: Path) -> Path:
         upload_dir.mkdir(parents=True, exist_ok=True)
         rgb.save(path)
     return path
-
-
-def triples_rows(prediction: Prediction | None) -> list[list[str]]:
-    if prediction is None:
-        return []
-    return [[t.entity.text, t.entity.type,
-             ", ".join(f"{v:.0f}" for v in t.box.as_list()) if t.box else "not in the image",
-             f"{t.score:.2f}" if t.score is not None else "", "yes" if t.mask else ""] for t in prediction.triples]
 
 
 def chat_history(session: ChatSession) -> list[dict[str, str]]:
@@ -111,7 +103,7 @@ class WebChat:
             overlay = draw_overlay(load_image(session.image_path), prediction.triples)
         warnings = list(outcome.result.warnings) if outcome else []
         status = "\n".join([*(f"warning: {w}" for w in warnings), notice]).strip() or f"thread {session.thread_id}"
-        return (session.thread_id, overlay, triples_rows(prediction), chat_history(session), status,
+        return (session.thread_id, overlay, triple_rows(prediction), chat_history(session), status,
                 self.thread_choices(session.thread_id))
 
     def thread_choices(self, current: str | None):

@@ -93,7 +93,7 @@ def measure(setting: Setting, data_file: Path, examples: list[SftExample], fixed
         elapsed = float(list(csv.DictReader(handle))[-1]["elapsed_s"])
     trained = count // config.training.gradient_accumulation * config.training.gradient_accumulation
     order = _epoch_order(len(examples), config.training.seed, 0)[:trained]
-    encoder = ChatEncoder.load(resolve_base_model(config.model), "text")
+    encoder = ChatEncoder.load(resolve_base_model(config), "text")
     tokens = sum(encode_example(encoder, examples[i]).length for i in order)
     key = setting.data.dataset + setting.data.answer_style
     if key not in baseline_loss:

@@ -17,8 +17,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
-from groundex.agent.schema import AnnotatedPost, Prediction
-from groundex.eval.metrics import Protocol
+from groundex.agent import AnnotatedPost, Prediction
+from groundex.eval.metrics import ScoringProtocol
 
 CATEGORIES = ("span missed", "wrong type", "missed grounding", "wrong box", "box on ungroundable", "spurious span")
 
@@ -34,7 +34,7 @@ class ErrorBreakdown:
 
 
 def error_breakdown(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction],
-                    protocol: Protocol = Protocol(), grounded_posts: set[str] | None = None) -> ErrorBreakdown:
+                    protocol: ScoringProtocol = ScoringProtocol(), grounded_posts: set[str] | None = None) -> ErrorBreakdown:
     counts: Counter = Counter({category: 0 for category in CATEGORIES})
     per_post: Counter = Counter()
     by_span = defaultdict(list)

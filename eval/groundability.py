@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from groundex.agent.schema import AnnotatedPost, Prediction, Triple
+from groundex.agent import AnnotatedPost, Prediction, Triple
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class GroundabilityScores:
 
 
 def _is_person(triple: Triple) -> bool:
-    from groundex.agent.type_presets import person_type_names
+    from groundex.agent import person_type_names
 
     return triple.entity.type in person_type_names()
 

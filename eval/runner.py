@@ -15,14 +15,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from groundex.agent.records import encode_prediction
-from groundex.agent.schema import AnnotatedPost, Post, Prediction, TypeSchema
-from groundex.agent.state import ExtractionOptions
+from groundex.agent import AnnotatedPost, ExtractionOptions, Post, Prediction, TypeSchema, encode_prediction
 from groundex.eval.predictions import read_predictions
 from groundex.tools.images import ImageLoadError
 
 if TYPE_CHECKING:
-    from groundex.agent.extractor import ExtractionResult
+    from groundex.agent import ExtractionResult
 
 
 class AsyncExtractor(Protocol):

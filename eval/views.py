@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Mapping, Sequence
 
-from groundex.agent.schema import AnnotatedPost, Prediction
+from groundex.agent import AnnotatedPost, Prediction
 
 
 def restrict_types(gold_posts: Sequence[AnnotatedPost], predictions: Sequence[Prediction],

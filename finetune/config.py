@@ -24,8 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from groundex.agent.backends.coordinates import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS
-from groundex.agent.errors import GroundexError
+from groundex.agent import GroundexError, QWEN_MAX_PIXELS, QWEN_MIN_PIXELS
 
 
 class _Section(BaseModel):
@@ -70,7 +69,9 @@ class ImageSettings(_Section):
 
 
 class TrainConfig(_Section):
-    model: str = Field(description="base model: hub id or local directory")
+    model: str = Field(description="base model: hub id, local directory, or a packaged model (pypi:...)")
+    model_cache_dir: Path = Field(Path("~/.cache/groundex"), description="where packaged (pypi:) base models are "
+                                  "converted once; the runtime's cache_dir default, so both find the same conversion")
     data: Path = Field(description="SFT examples (JSONL) from `groundex finetune build-data`")
     output_dir: Path = Field(Path("runs/finetune/groundex-lora"), description="checkpoints, loss curve, adapter/")
     resume_from: Path | None = Field(None, description="a snapshot folder (`groundex finetune snapshot`, e.g. one "

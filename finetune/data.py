@@ -20,11 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from groundex.agent.contract import (AnswerStyle, PlannedEntity, locate_result_text, planner_tools, render_planner_answer,
-                                     resolve_answer_style)
-from groundex.agent.errors import GroundexError
-from groundex.agent.prompting import system_text, user_text
-from groundex.agent.schema import AnnotatedPost
+from groundex.agent import (AnnotatedPost, AnswerStyle, GroundexError, PlannedEntity, locate_result_text,
+                            planner_tools, render_planner_answer, resolve_answer_style, system_text, user_text)
 from groundex.finetune.descriptions import DescriptionSource
 from groundex.finetune.schema_sampling import SchemaSampler
 
@@ -117,7 +114,7 @@ class DataRecipe:
 def build_dataset(recipe: DataRecipe, data: Path, image_dir: Path | None = None,
                   descriptions: Path | None = None) -> list[SftExample]:
     """The training conversations of a whole split (``data``: the dataset folder or its parent)."""
-    from groundex.agent.type_presets import load_preset
+    from groundex.agent import load_preset
     from groundex.eval.datasets import dataset_spec, load_split
     from groundex.finetune.descriptions import FileDescriptions, TemplateDescriptions
     from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, FineLabelSampler, RandomisationConfig

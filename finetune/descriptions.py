@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Protocol
 
-from groundex.agent.errors import GroundexError
-from groundex.agent.schema import Entity, Post
+from groundex.agent import Entity, GroundexError, Post
 
 TYPE_NOUNS = {
     "PER": "a person", "LOC": "a place", "ORG": "an organization", "OTHER": "a named thing",

@@ -12,9 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from groundex.agent.backends.packaged_models import converted_dir, is_packaged
-from groundex.agent.config import load_settings
-from groundex.agent.errors import GroundexError
+from groundex.agent import GroundexError, converted_dir, is_packaged, load_settings
 from groundex.prompts import chat_template_path
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)

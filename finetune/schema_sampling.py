@@ -23,8 +23,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from groundex.agent.schema import EntityType, TypeSchema
-from groundex.agent.type_presets import ZERO_SHOT_TYPES  # the default held-out list
+from groundex.agent import EntityType, TypeSchema, ZERO_SHOT_TYPES
 
 FMNERG_GROUP_TO_GMNER = {"person": "PER", "organization": "ORG", "location": "LOC", "building": "LOC",
                          "event": "OTHER", "art": "OTHER", "product": "OTHER", "other": "OTHER"}

@@ -26,10 +26,8 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from groundex.agent.backends.coordinates import family_from_model_type
-from groundex.agent.backends.precision import bf16_supported
-from groundex.agent.encoding import IGNORE_INDEX, ChatEncoder, TrainingEncoding
-from groundex.agent.errors import GroundexError
+from groundex.agent import (ChatEncoder, GroundexError, IGNORE_INDEX, TrainingEncoding, bf16_supported,
+                            family_from_model_type)
 from groundex.finetune.config import TrainConfig
 from groundex.finetune.data import SftExample, read_examples
 from groundex.tools.images import load_image
@@ -118,12 +116,11 @@ def _use_bf16(precision: str) -> bool:
     return precision == "bf16" or (precision == "auto" and supported)
 
 
-def resolve_base_model(model_id: str) -> str:
-    """A path or hub id for ``from_pretrained``; ``pypi:`` models are converted into the configured cache."""
-    from groundex.agent.backends.packaged_models import resolve_model
-    from groundex.agent.config import load_settings
+def resolve_base_model(config: TrainConfig) -> str:
+    """A path or hub id for ``from_pretrained``; ``pypi:`` models are converted into ``config.model_cache_dir``."""
+    from groundex.agent import resolve_model
 
-    return resolve_model(model_id, load_settings().cache_dir)
+    return resolve_model(config.model, config.model_cache_dir.expanduser())
 
 
 def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEncoder]:
@@ -131,7 +128,7 @@ def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEnco
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
-    model_path = resolve_base_model(config.model)
+    model_path = resolve_base_model(config)
     try:
         family = family_from_model_type(AutoConfig.from_pretrained(model_path).model_type)
     except OSError as error:

@@ -20,8 +20,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from groundex.agent.schema import Box, Entity, ImageSize, Mask
+from groundex.agent.schema import Box, Entity, Mask
 from groundex.tools.base import Grounding, GroundingTool, SegmentationTool, ToolSetupError, Visibility
+from groundex.tools.images import image_size
 
 FACE_TO_PERSON = (1.0, 0.4, 1.0, 2.2)  # widen a face box by this share of its width/height: left, up, right, down
 
@@ -56,7 +57,7 @@ class PersonDetector:
 
     def detect(self, image: Image.Image) -> list[PersonDetection]:
         gray = self._cv2.equalizeHist(self._cv2.cvtColor(np.asarray(image.convert("RGB")), self._cv2.COLOR_RGB2GRAY))
-        size = ImageSize(image.width, image.height)
+        size = image_size(image)
         smallest = max(24, min(image.width, image.height) // 12)
         found = []
         with self._lock:

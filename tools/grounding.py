@@ -15,9 +15,10 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from groundex.agent.schema import Box, Entity, ImageSize, SchemaError
+from groundex.agent.schema import Box, Entity, SchemaError
 from groundex.tools.classic import build_person_grounding
 from groundex.tools.base import Grounding, GroundingTool, ToolSetupError, VisualQuestionAnswerer
+from groundex.tools.images import image_size
 from groundex.tools.loading import load_pretrained
 
 
@@ -57,7 +58,7 @@ class DetectorGrounding:
         else:
             result = self.processor.post_process_grounded_object_detection(
                 outputs=outputs, threshold=self.threshold, target_sizes=target_sizes)[0]
-        size = ImageSize(image.width, image.height)
+        size = image_size(image)
         for index in torch.argsort(result["scores"], descending=True).tolist():
             try:
                 box = Box(*(float(v) for v in result["boxes"][index])).clip(size)

@@ -24,13 +24,14 @@ from PIL import Image
 from pydantic import PrivateAttr
 
 from groundex.agent.backends.base import PlannerChatModel
-from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.contract import split_tool_calls
+from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
 from groundex.agent.schema import Box, ImageSize
 from groundex.tools.base import ToolSetupError
+from groundex.tools.images import image_size
 from groundex.tools.loading import cached
 
 
@@ -169,7 +170,7 @@ class TransformersPlanner(PlannerChatModel):
         coordinates = parse_box_answer(answer)
         if coordinates is None:
             return None
-        return box_to_original_pixels(coordinates, self.family, ImageSize(image.width, image.height), sizes[0])
+        return box_to_original_pixels(coordinates, self.family, image_size(image), sizes[0])
 
 
 def _first_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:

@@ -24,12 +24,13 @@ from pydantic import PrivateAttr
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, model_input_size)
-from groundex.agent.encoding import END_OF_TURN
 from groundex.agent.backends.messages import inline_images, png_block
 from groundex.agent.backends.parsing import parse_box_answer
+from groundex.agent.encoding import END_OF_TURN
 from groundex.agent.errors import GroundexError
-from groundex.agent.schema import Box, ImageSize
+from groundex.agent.schema import Box
 from groundex.prompts import chat_template_path
+from groundex.tools.images import image_size
 
 
 class PlannerUnavailable(GroundexError):
@@ -144,6 +145,6 @@ class VllmServerPlanner(PlannerChatModel):
         coordinates = parse_box_answer(str(reply.content))
         if coordinates is None or not self.multimodal:
             return None
-        original = ImageSize(image.width, image.height)
+        original = image_size(image)
         seen = model_input_size(original, self.min_pixels, self.max_pixels) if self.model_family == "qwen2.5-vl" else None
         return box_to_original_pixels(coordinates, self.model_family, original, seen)

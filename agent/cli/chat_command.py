@@ -10,6 +10,7 @@ from rich.table import Table
 
 from groundex.agent.cli.common import stderr, stdout, user_errors
 from groundex.agent.config import load_settings
+from groundex.agent.display import TRIPLE_COLUMNS, triple_rows
 from groundex.agent.errors import GroundexError
 
 HELP = """Type the post's text to start; then follow-ups such as
@@ -20,12 +21,10 @@ Commands: /image PATH  /types SPEC  /masks on|off  /save FILE  /show  /threads  
 
 def _triples_table(prediction) -> Table:
     table = Table(title=f"post {prediction.post_id}: {len(prediction.triples)} entities", title_justify="left")
-    for column in ("#", "entity", "type", "box (x1, y1, x2, y2 px)", "score", "mask"):
+    for column in ("#", *TRIPLE_COLUMNS):
         table.add_column(column)
-    for index, triple in enumerate(prediction.triples, start=1):
-        box = ", ".join(f"{v:.0f}" for v in triple.box.as_list()) if triple.box else "not in the image"
-        score = f"{triple.score:.2f}" if triple.score is not None else ""
-        table.add_row(str(index), triple.entity.text, triple.entity.type, box, score, "yes" if triple.mask else "")
+    for index, row in enumerate(triple_rows(prediction), start=1):
+        table.add_row(str(index), *row)
     return table
 
 

@@ -13,7 +13,7 @@ from groundex.agent.errors import GroundexError
 from groundex.agent.schema import Prediction, Triple
 from groundex.agent.type_presets import load_type_schema
 from groundex.eval.datasets import DATASETS, load_split
-from groundex.eval.metrics import Protocol, score
+from groundex.eval.metrics import ScoringProtocol, score
 from groundex.eval.predictions import read_predictions, write_predictions
 from groundex.eval.tables import coverage_notes, overall_table, per_type_table
 
@@ -41,7 +41,7 @@ def score_command(
         raise GroundexError(f"--iou must be in (0, 1], got {iou}")
     gold = load_split(dataset, data, split, xml_dir=xml_dir)
     predictions = read_predictions(pred, {annotated.post.id: annotated.post for annotated in gold})
-    report = score(gold, predictions, Protocol(iou, strict_iou, "mask" if masks else "box"))
+    report = score(gold, predictions, ScoringProtocol(iou, strict_iou, "mask" if masks else "box"))
     if as_json:
         typer.echo(json.dumps(report.to_json(), indent=2))
         return

@@ -18,32 +18,9 @@ from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
 if TYPE_CHECKING:
-    from groundex.agent.schema import AnnotatedPost, Prediction
+    from groundex.eval.benchmark import BenchmarkSpec
 
 app = typer.Typer(help="Benchmark runs: `groundex eval --dataset ... --out runs/NAME`, `groundex eval compare A B`.")
-RUN_FILE = "run.json"
-
-
-class _LiveMner:
-    """The run's MNER F1 so far (this call's posts), for the progress bar; restricted to the run's types."""
-
-    def __init__(self, names: set[str]):
-        self.names = names
-        self.correct = self.predicted = self.gold = 0
-
-    def add(self, annotated: AnnotatedPost, prediction: Prediction) -> str:
-        """Count one finished post; returns the F1 in percent, formatted for display."""
-        from groundex.eval.metrics import score
-        from groundex.eval.views import restrict_types
-
-        gold, predicted = restrict_types([annotated], [prediction], self.names)
-        mner = score(gold, predicted).mner.overall
-        self.correct += mner.correct
-        self.predicted += mner.predicted
-        self.gold += mner.gold
-        p = self.correct / self.predicted if self.predicted else 0.0
-        r = self.correct / self.gold if self.gold else 0.0
-        return f"{200 * p * r / (p + r):.2f}" if p + r else "0.00"
 
 
 def _announce_stop(step: str) -> None:
@@ -81,23 +58,6 @@ class RemainingColumn(ProgressColumn):
         return Text(str(timedelta(seconds=int((task.total - task.completed) / rate))))
 
 
-def _check_run_dir(out: Path, identity: dict) -> None:
-    """A run folder belongs to one (dataset, split, types, profile, masks); resuming with others is refused.
-
-    ``--limit`` is not part of it: predictions are kept per post and scoring takes only the posts of this call, so
-    a run of the first 400 posts can be extended to the whole split (or scored on fewer) in the same folder.
-    """
-    recorded = out / RUN_FILE
-    if recorded.is_file():
-        previous = json.loads(recorded.read_text())
-        changed = [k for k in identity if previous.get(k) != identity[k]]
-        if changed:
-            raise GroundexError(f"{out} holds a run with other settings ({', '.join(changed)}): resume it with the "
-                                "same options, or give another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    recorded.write_text(json.dumps(identity, indent=2))
-
-
 @app.callback(invoke_without_command=True)
 @user_errors
 def eval_command(
@@ -122,93 +82,50 @@ def eval_command(
     if data is None or out is None:
         raise GroundexError("give --data (the dataset folder) and --out (the run folder), e.g. "
                             "groundex eval --dataset twitter-gmner --split dev --data ../shared/data --out runs/dev")
-    from groundex.agent.config import load_settings
-    from groundex.agent.type_presets import load_preset, load_type_schema
-    from groundex.eval.datasets import dataset_spec, load_split
-    from groundex.eval.metrics import Protocol
+    from groundex.agent import load_settings
+    from groundex.eval.benchmark import BenchmarkSpec
 
-    spec = dataset_spec(dataset)
-    posts = load_split(dataset, data, split, image_dir=image_dir, xml_dir=xml_dir)[:limit]
-    schema = load_type_schema(types) if types else load_preset(spec.type_preset)
-    gold_types = {g.entity.type for a in posts for g in a.gold}
-    if not gold_types & set(schema.names):
-        raise GroundexError(f"none of the types {', '.join(schema.names)} occurs in the {dataset} {split} gold "
-                            f"(its types: {', '.join(sorted(gold_types))})")
-    settings = load_settings(config_file=config, profile=profile)
-    _check_run_dir(out, {"dataset": dataset, "split": split, "types": types or spec.type_preset,
-                         "profile": settings.profile, "masks": masks})
-    if image_dir is None:
-        stderr.print("[yellow]note:[/yellow] no --image-dir: running text-only. MNER is scored; GMNER and EEG are "
-                     "not available (they need the images).", highlight=False)
-    else:
-        missing = sum(a.post.image_path is None for a in posts)
-        if missing:
-            stderr.print(f"[yellow]note:[/yellow] {missing} of {len(posts)} posts have no image in {image_dir}: they run "
-                         "text-only and count for MNER only.", highlight=False)
-    _run(posts, schema, settings, out, concurrency, masks, Protocol(iou_threshold=iou, region="mask" if masks else "box"),
-         dataset, split, types or spec.type_preset, image_dir, limit)
+    spec = BenchmarkSpec(dataset, split, data, out, load_settings(config_file=config, profile=profile), types,
+                         image_dir, xml_dir, concurrency, limit, masks, iou)
+    _run(spec)
 
 
-def _run(posts, schema, settings, out, concurrency, masks, protocol, dataset, split, types_name, image_dir, limit) -> None:
-    from groundex.agent.extractor import Extractor
-    from groundex.agent.nodes.plan import UNREADABLE_ANSWER
-    from groundex.eval.predictions import read_predictions
-    from groundex.eval.report import RunDescription, evaluate, metrics_document, write_report
-    from groundex.eval.runner import PredictionLog, run_posts
-    from groundex.eval.views import restrict_types
+def _run(spec: BenchmarkSpec) -> None:
+    """The library's benchmark steps (``eval.benchmark``) with a progress bar, clean stops and a summary."""
+    from groundex.agent import Extractor
+    from groundex.eval.benchmark import LiveScore, prepare_benchmark
 
-    names = set(schema.names)
-    post_ids = {a.post.id for a in posts}
-    log = PredictionLog(out / "predictions.jsonl")
-    if log.repaired_bytes:
-        stderr.print(f"note: cut a half-written last line ({log.repaired_bytes} bytes) from the previous run", highlight=False)
-    done_before = len(log.done & post_ids)
-    if log.done:
-        stderr.print(f"resuming: {done_before} of {len(posts)} posts already done", highlight=False)
-    live = _LiveMner(names)
-    unreadable: list[bool] = []  # per post planned in this call: was the planner's answer unreadable?
+    prepared = prepare_benchmark(spec)
+    for note in prepared.notes:
+        stderr.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    live = LiveScore(set(prepared.schema.names))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), RemainingColumn(),
                TextColumn("MNER F1 {task.fields[f1]}"))
+    total, done_before = len(prepared.posts), prepared.done
     # From loading the planner (vLLM starts its engine processes) to the report, Ctrl-C and SIGTERM stop the run
     # without losing work: the posts in flight are saved, the engine shuts down, nothing is orphaned.
     with StopSignals(_announce_stop) as stops:
         try:
-            extractor = Extractor.from_settings(settings)
+            extractor = Extractor.from_settings(spec.settings)
             started = time.monotonic()
             with Progress(*columns, console=stderr) as progress:
-                task = progress.add_task(f"{dataset} {split}", total=len(posts), completed=done_before,
+                task = progress.add_task(f"{spec.dataset} {spec.split}", total=total, completed=done_before,
                                          done_before=done_before, f1="-")
 
                 def on_done(annotated, prediction, notes) -> None:
-                    unreadable.append(any(UNREADABLE_ANSWER in note for note in notes))
-                    progress.update(task, advance=1, f1=live.add(annotated, prediction))
+                    progress.update(task, advance=1, f1=f"{live.add(annotated, prediction):.2f}")
 
-                stats = stops.run(run_posts(posts, extractor, schema, log, concurrency, masks, on_done, stops.drain))
-            wall = time.monotonic() - started
-            predictions = [p for p in read_predictions(out / "predictions.jsonl") if p.post_id in post_ids]
-            gold, predictions = restrict_types(posts, predictions, names)
-            grounded_ids = {a.post.id for a in posts if a.post.image_path is not None}
-            evaluation = evaluate(gold, predictions, schema, grounded_ids, protocol)
-            profile = settings.active
-            run = RunDescription(dataset, split, types_name, settings.profile,
-                                 {"backend": profile.planner.backend, "model": profile.planner.model,
-                                  "adapter": profile.planner.adapter},
-                                 {"entailment": profile.entailment.backend, "grounding": profile.grounding.backend,
-                                  "segmentation": profile.segmentation.backend}, concurrency, masks,
-                                 str(image_dir) if image_dir else None, limit)
-            document = metrics_document(evaluation, run, wall, stats.warnings)
-            document["run"]["unreadable_answers"] = {"posts_planned": len(unreadable), "unreadable": sum(unreadable)}
-            write_report(out, document, evaluation, gold, predictions)
+                stats = stops.run(prepared.run(extractor, on_done, stops.drain))
+            result = prepared.finish(stats, time.monotonic() - started)
         except KeyboardInterrupt:
-            saved = len(log.done & post_ids)
-            stderr.print(f"interrupted: {saved} of {len(posts)} posts are saved in {log.path}; run the same command "
-                         "again to resume", highlight=False)
+            stderr.print(f"interrupted: {prepared.done} of {total} posts are saved in {prepared.log.path}; run the "
+                         "same command again to resume", highlight=False)
             raise typer.Exit(INTERRUPTED_EXIT) from None
         finally:
-            log.close()
-    _print_summary(document)
+            prepared.close()
+    _print_summary(result.document)
     stdout.print(f"ran {stats.ran} posts ({stats.already_done} already done, {stats.text_only} text-only) in "
-                 f"{wall:.1f} s; report: {out / 'report.md'}", highlight=False)
+                 f"{result.wall_s:.1f} s; report: {result.report}", highlight=False)
 
 
 def _print_summary(document: dict) -> None:

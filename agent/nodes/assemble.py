@@ -12,13 +12,14 @@ from groundex.agent.schema import ImageSize, Prediction, Triple
 from groundex.agent.state import ExtractionState
 from groundex.agent.toolbox import Toolbox
 from groundex.agent.validation import checked_box, sort_triples
+from groundex.tools.images import image_size
 
 
 def _image_size(state: ExtractionState, runtime: Runtime[Toolbox]) -> ImageSize | None:
     if state.post.image_path is None:
         return state.post.image_size
     image = runtime.context.load_image(state.post.image_path)
-    return ImageSize(image.width, image.height)
+    return image_size(image)
 
 
 def assemble(state: ExtractionState, runtime: Runtime[Toolbox]) -> dict[str, Any]:

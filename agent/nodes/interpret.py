@@ -19,7 +19,7 @@ from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 
-from groundex.agent.followups import EDIT_KINDS, FollowUp, match_entity, parse_followup
+from groundex.agent.followups import EDIT_KINDS, SCHEMA_KINDS, FollowUp, match_entity, parse_followup
 from groundex.agent.schema import TypeSchema
 from groundex.agent.state import Candidate, ExtractionState, LocateTask, Location
 from groundex.agent.toolbox import Toolbox
@@ -68,7 +68,7 @@ def _edit(state: ExtractionState, followup: FollowUp) -> tuple[dict[str, Any], s
 def interpret(state: ExtractionState, runtime: Runtime[Toolbox]) -> Command:
     followup = parse_followup(state.followup_text or "", state.types.names)
     asked = HumanMessage(followup.text)
-    if followup.kind in ("add_types", "set_types"):
+    if followup.kind in SCHEMA_KINDS:
         if not followup.type_names:
             return Command(goto="assemble",
                            update={"messages": [asked, AIMessage("Which types? e.g. 'use types: athlete, team'.")]})

@@ -9,14 +9,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from groundex.agent.backends.messages import image_block
-from groundex.agent.contract import AnswerStyle, planner_tools, read_planner_answer
+from groundex.agent.contract import UNREADABLE_ANSWER, AnswerStyle, planner_tools, read_planner_answer
 from groundex.agent.prompting import system_text, user_text
 from groundex.agent.state import ExtractionState
 from groundex.agent.toolbox import Toolbox
 from groundex.agent.validation import validate_entities
 
-
-UNREADABLE_ANSWER = "the planner's answer could not be read"
 
 
 def opening_messages(state: ExtractionState, multimodal: bool, style: AnswerStyle = "full") -> list[BaseMessage]:

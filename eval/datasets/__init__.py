@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from groundex.agent.errors import GroundexError
-from groundex.agent.schema import AnnotatedPost
+from groundex.agent import AnnotatedPost, GroundexError
 from groundex.eval.datasets.smner import read_twitter_smner
 from groundex.eval.datasets.twitter import read_twitter_fmnerg, read_twitter_gmner
 

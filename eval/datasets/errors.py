@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from groundex.agent.errors import GroundexError
+from groundex.agent import GroundexError
 
 
 class DatasetFormatError(GroundexError):

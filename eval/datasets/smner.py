@@ -20,7 +20,7 @@ from typing import Iterator
 
 import numpy as np
 
-from groundex.agent.schema import AnnotatedPost, Mask, SchemaError
+from groundex.agent import AnnotatedPost, Mask, SchemaError
 from groundex.eval.datasets.errors import DatasetFormatError
 from groundex.eval.datasets.twitter import read_twitter_gmner
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from groundex.agent.schema import AnnotatedPost, Entity, GoldTriple, Post
+from groundex.agent import AnnotatedPost, Entity, GoldTriple, Post
 from groundex.eval.datasets.conll import ConllBlock, TokenSpan, bio_spans, read_conll_blocks
 from groundex.eval.datasets.errors import DatasetFormatError
 from groundex.eval.datasets.voc import BoxFile, read_box_file

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from groundex.agent.schema import Box, ImageSize, SchemaError
+from groundex.agent import Box, ImageSize, SchemaError
 from groundex.eval.datasets.errors import DatasetFormatError
 
 

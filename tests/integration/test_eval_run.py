@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from groundex.agent.extractor import Extractor
-from groundex.agent.type_presets import load_preset
+from groundex.agent import Extractor, GroundexError, load_preset, load_settings
+from groundex.eval.benchmark import BenchmarkSpec, LiveScore, run_benchmark
 from groundex.eval.datasets import load_split
 from groundex.eval.predictions import read_predictions
 from groundex.eval.report import RunDescription, evaluate, metrics_document, write_report
@@ -36,6 +36,25 @@ def run(posts, out, delay_s=0.0, concurrency=4):
         return asyncio.run(run_posts(posts, Extractor(synthetic_tools(synthetic_oracle(posts, delay_s))), GMNER, log, concurrency))
     finally:
         log.close()
+
+
+def test_a_benchmark_runs_as_one_library_call_and_resumes_in_its_folder(synthetic, tmp_path):
+    data, images = synthetic
+    posts = load_split("twitter-gmner", data, "dev", image_dir=images)
+    extractor = Extractor(synthetic_tools(synthetic_oracle(posts)))
+    spec = BenchmarkSpec("twitter-gmner", "dev", data, tmp_path / "run", load_settings(environ={}), image_dir=images,
+                         limit=8)
+    live, seen = LiveScore({"PER", "LOC", "ORG", "OTHER"}), []
+    first = run_benchmark(spec, extractor, on_done=lambda a, p, notes: seen.append(live.add(a, p)))
+    assert (first.stats.ran, first.document["run"]["posts"]) == (8, 8)
+    assert seen[-1] == pytest.approx(first.f1("mner"))  # the live figure is the scorer's, post by post
+    assert first.document["run"]["unreadable_answers"] == {"posts_planned": 8, "unreadable": 0}
+    assert first.f1("gmner") is not None and first.report.is_file()
+    whole = run_benchmark(BenchmarkSpec("twitter-gmner", "dev", data, tmp_path / "run", spec.settings,
+                                        image_dir=images), extractor)
+    assert (whole.stats.ran, whole.stats.already_done, whole.document["run"]["posts"]) == (POSTS - 8, 8, POSTS)
+    with pytest.raises(GroundexError, match="other settings \\(masks\\)"):
+        run_benchmark(BenchmarkSpec("twitter-gmner", "dev", data, tmp_path / "run", spec.settings, masks=True), extractor)
 
 
 def test_known_metrics_come_out_exactly(synthetic, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from groundex.agent.schema import AnnotatedPost, Box, Entity, GoldTriple, Mask, Post, Prediction, Triple
-from groundex.eval.metrics import Protocol, score
+from groundex.eval.metrics import ScoringProtocol, score
 
 import numpy as np
 
@@ -65,12 +65,12 @@ def test_iou_exactly_half_passes_by_default_and_fails_when_strict():
     assert GOLD_BOX.iou(half) == 0.5
     gold, prediction = one_post(GoldTriple(MESSI, (GOLD_BOX,))), predict(Triple(MESSI, box=half))
     assert counts(score(gold, prediction), "gmner") == (1, 1, 1)
-    assert counts(score(gold, prediction, Protocol(strict_iou=True)), "gmner") == (0, 1, 1)
+    assert counts(score(gold, prediction, ScoringProtocol(strict_iou=True)), "gmner") == (0, 1, 1)
 
 
 def test_iou_threshold_is_configurable():
     gold, prediction = one_post(GoldTriple(MESSI, (GOLD_BOX,))), predict(Triple(MESSI, box=Box(0, 0, 10, 20)))
-    assert counts(score(gold, prediction, Protocol(iou_threshold=0.6)), "gmner") == (0, 1, 1)
+    assert counts(score(gold, prediction, ScoringProtocol(iou_threshold=0.6)), "gmner") == (0, 1, 1)
 
 
 def test_duplicate_predictions_match_once_and_the_rest_are_false_positives():
@@ -164,22 +164,22 @@ def test_mask_protocol_uses_mask_iou_when_both_sides_have_masks():
     # Box is right, mask is wrong: the box protocol accepts, the mask protocol rejects.
     prediction = predict(Triple(MESSI, box=Box(0, 0, 10, 10), mask=_mask(10, 10, 20, 20)))
     assert counts(score(gold, prediction), "gmner") == (1, 1, 1)
-    assert counts(score(gold, prediction, Protocol(region="mask")), "gmner") == (0, 1, 1)
+    assert counts(score(gold, prediction, ScoringProtocol(region="mask")), "gmner") == (0, 1, 1)
     right_mask = predict(Triple(MESSI, box=Box(10, 10, 20, 20), mask=_mask(0, 0, 10, 10)))
-    assert counts(score(gold, right_mask, Protocol(region="mask")), "gmner") == (1, 1, 1)
+    assert counts(score(gold, right_mask, ScoringProtocol(region="mask")), "gmner") == (1, 1, 1)
 
 
 def test_mask_protocol_falls_back_to_box_iou_without_masks():
     gold = one_post(GoldTriple(MESSI, (Box(0, 0, 10, 10),)))
     prediction = predict(Triple(MESSI, box=Box(0, 0, 10, 10), mask=_mask(10, 10, 20, 20)))
-    assert counts(score(gold, prediction, Protocol(region="mask")), "gmner") == (1, 1, 1)
+    assert counts(score(gold, prediction, ScoringProtocol(region="mask")), "gmner") == (1, 1, 1)
 
 
 def test_protocol_rejects_a_threshold_outside_zero_one():
     with pytest.raises(ValueError):
-        Protocol(iou_threshold=0.0)
+        ScoringProtocol(iou_threshold=0.0)
     with pytest.raises(ValueError):
-        Protocol(iou_threshold=1.5)
+        ScoringProtocol(iou_threshold=1.5)
 
 
 def test_the_groundable_decision_is_scored_on_mner_correct_entities_only():

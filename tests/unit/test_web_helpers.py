@@ -7,7 +7,8 @@ from PIL import Image
 
 from groundex.agent.errors import GroundexError
 from groundex.agent.schema import Box, Entity, Prediction, Triple
-from groundex.agent.web import ServeOptions, store_upload, triples_rows
+from groundex.agent.display import triple_rows
+from groundex.agent.web import ServeOptions, store_upload
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "example.org"])
@@ -36,6 +37,6 @@ def test_oversized_uploads_are_refused(tmp_path, monkeypatch):
 def test_the_table_rows_say_where_each_entity_is():
     prediction = Prediction("p", (Triple(Entity("Messi", 0, 5, "PER"), Box(1.4, 2, 30, 40.6), score=0.9),
                                   Triple(Entity("Madrid", 10, 16, "LOC"))))
-    assert triples_rows(prediction) == [["Messi", "PER", "1, 2, 30, 41", "0.90", ""],
+    assert triple_rows(prediction) == [["Messi", "PER", "1, 2, 30, 41", "0.90", ""],
                                         ["Madrid", "LOC", "not in the image", "", ""]]
-    assert triples_rows(None) == []
+    assert triple_rows(None) == []
