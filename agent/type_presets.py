@@ -108,6 +108,9 @@ def types_from_names(names: list[str] | tuple[str, ...]) -> tuple[EntityType, ..
 
 def load_type_schema(spec: str) -> TypeSchema:
     """Resolve a ``--types`` value: a preset name, a path to a ``.toml`` / ``.txt`` file, or ``A,B,C``."""
+    if not spec.strip() or not spec.replace(",", "").strip():
+        raise TypeSchemaError(f"the types are empty: give a preset ({', '.join(PRESET_NAMES)}), a type file, or "
+                              "names such as PER,LOC,ORG")
     if spec in PRESET_NAMES:
         return load_preset(spec)
     path = Path(spec)

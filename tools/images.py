@@ -1,7 +1,9 @@
 """Loading post images safely: one place that turns a path into an RGB PIL image or a clear error.
 
-Boxes and masks everywhere refer to pixels of the image as stored (no EXIF rotation is applied, so the
-coordinates agree with the dataset annotations, which were drawn on the stored pixels).
+Boxes and masks everywhere refer to pixels of the image as a viewer shows it: an EXIF orientation (a phone photo
+stored sideways with a "rotate 90" tag) is applied here, once, for every entry point (CLI, chat, web app, eval).
+Images without an orientation tag, such as the Twitter datasets' (Twitter strips EXIF), are unchanged, so their
+boxes agree with the dataset annotations.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from groundex.agent.errors import GroundexError
 from groundex.agent.schema import ImageSize
@@ -37,7 +39,8 @@ def load_image(path: Path) -> Image.Image:
                         f"image {path} is {opened.width}x{opened.height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels"
                     )
                 opened.load()
-                return opened.convert("RGB")
+                upright = ImageOps.exif_transpose(opened)  # a copy in the displayed frame (or ``opened`` itself)
+                return upright.convert("RGB")
     except ImageLoadError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as error:

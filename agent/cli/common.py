@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+from pathlib import Path
 from typing import Callable, ParamSpec, TypeVar
 
 import typer
@@ -36,3 +38,26 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(USAGE_ERROR_EXIT) from None
 
     return run
+
+
+def writable_file(path: Path, option: str) -> Path:
+    """Check, before any model loads, that the file ``path`` (given as ``option``) can be written; its folder is
+    made if missing. Raises ``GroundexError`` naming the option, the path and the reason."""
+    if path.is_dir():
+        raise GroundexError(f"{option} {path} is a folder: give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GroundexError(f"{option} {path}: its folder cannot be made ({error.strerror or error})") from error
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise GroundexError(f"{option} {path} cannot be written (permission denied)")
+    return path
+
+
+def write_text_file(path: Path, text: str, option: str) -> None:
+    """Write ``text`` to ``path``; an ``OSError`` (disk full, permissions changed meanwhile) becomes a
+    ``GroundexError`` naming the option."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise GroundexError(f"{option} {path} could not be written ({error.strerror or error})") from error

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from groundex.agent.cli.common import stdout, stderr, user_errors
+from groundex.agent.cli.common import stderr, stdout, user_errors, writable_file
 from groundex.agent.errors import GroundexError
 from groundex.agent.schema import Prediction, Triple
 from groundex.agent.type_presets import load_type_schema
@@ -61,6 +61,7 @@ def dump_gold_command(
     xml_dir: XmlDirOption = None,
 ) -> None:
     """Write a split's gold annotations as a prediction file (first box of each mention), e.g. to check a scorer."""
+    writable_file(out, "--out")
     gold = load_split(dataset, data, split, xml_dir=xml_dir)
     predictions = (
         Prediction(

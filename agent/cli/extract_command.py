@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from groundex.agent.cli.common import stderr, user_errors
+from groundex.agent.cli.common import stderr, user_errors, writable_file, write_text_file
 from groundex.agent.config import load_settings
 from groundex.agent.errors import GroundexError
 from groundex.agent.records import encode_prediction
@@ -33,6 +33,9 @@ def extract_command(
     if not text.strip():
         raise GroundexError("--text is empty: give the post's text")
     loaded = load_image(image)  # user mistakes are reported before any model or heavy library loads
+    for path, option in ((out, "--out"), (overlay, "--overlay")):
+        if path is not None:
+            writable_file(path, option)
     settings = load_settings(config_file=config, profile=profile)
     schema = load_type_schema(str(types_file) if types_file else types)
 
@@ -47,11 +50,13 @@ def extract_command(
     typer.echo(line)
     for warning in result.warnings:
         stderr.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(line + "\n", encoding="utf-8")
+    if out is not None:  # the line is on stdout already: a failed write loses nothing
+        write_text_file(out, line + "\n", "--out")
     if overlay is not None:
-        save_overlay(loaded, result.prediction.triples, overlay)
+        try:
+            save_overlay(loaded, result.prediction.triples, overlay)
+        except (OSError, ValueError) as error:  # ValueError: PIL knows no format for the file name's extension
+            raise GroundexError(f"--overlay {overlay} could not be written ({error})") from error
         stderr.print(f"overlay written to {overlay}", highlight=False)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_errors
+from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_errors, writable_file
 from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
@@ -38,6 +38,7 @@ def build_data_command(
     from groundex.agent.contract import ANSWER_STYLES
     from groundex.finetune.data import DataRecipe, build_dataset, write_examples
 
+    writable_file(out, "--out")
     if image_dir is None and not text_only:
         raise GroundexError("no --image-dir: the multimodal planner learns from the images. Give the folder of "
                             "<id>.jpg files, or pass --text-only to build text-only examples (labelled as such)")

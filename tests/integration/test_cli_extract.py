@@ -35,6 +35,10 @@ def test_extract_prints_a_prediction_line_and_writes_the_overlay(tiny_qwen2_vl, 
     ("ok", ["--text", "  "], "--text is empty"),
     ("ok", ["--profile", "nope"], "unknown profile 'nope'"),
     ("ok", ["--types", "types.toml"], "type file types.toml does not exist"),
+    ("ok", ["--types", ""], "the types are empty"),
+    ("ok", ["--out", "/proc/groundex-no/result.json"], "--out /proc/groundex-no/result.json: its folder cannot be made"),
+    ("ok", ["--out", "."], "--out . is a folder"),
+    ("ok", ["--overlay", "/proc/groundex-no/o.png"], "--overlay /proc/groundex-no/o.png: its folder cannot be made"),
 ])
 def test_user_mistakes_give_one_line_and_exit_2(tmp_path, setup, args, message):
     image = tmp_path / "post.png"

@@ -49,3 +49,21 @@ def test_overlay_draws_boxes_tints_masks_and_lists_unplaced_entities():
     assert tuple(drawn[50, 100]) == (255, 255, 255)         # untouched background
     assert tuple(drawn[2, 2]) != (255, 255, 255)            # the "not in image" banner
     assert image.getpixel((20, 60)) == (255, 255, 255)      # the input image is not modified
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_an_exif_orientation_is_applied_once_where_images_load(tmp_path, suffix):
+    # a phone photo stored 60x20 (landscape pixels) with "rotate 90 CW" (orientation 6) is shown 20x60 by viewers
+    stored = Image.new("RGB", (60, 20), (0, 0, 255))
+    stored.paste((255, 0, 0), (0, 0, 10, 20))  # red on the stored left edge: the top once rotated clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / f"phone{suffix}"
+    stored.save(path, exif=exif)
+    upright = load_image(path)
+    assert upright.size == (20, 60)
+    red, green, blue = upright.getpixel((10, 2))
+    assert red > 200 and blue < 60
+    plain = tmp_path / f"plain{suffix}"
+    stored.save(plain)
+    assert load_image(plain).size == (60, 20)  # no orientation tag: the stored frame

@@ -19,7 +19,7 @@ def test_every_python_package_folder_is_listed_in_pyproject(repo_root):
 
 
 def test_groundex_packages_import_and_nothing_generic_is_installed(repo_root):
-    for name in ("groundex.agent", "groundex.tools", "groundex.prompts", "groundex.finetune", "groundex.eval"):
+    for name in ("groundex", "groundex.agent", "groundex.tools", "groundex.prompts", "groundex.finetune", "groundex.eval"):
         assert importlib.import_module(name).__file__.startswith(str(repo_root))
     config = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert all(package.startswith("groundex.") for package in config["packages"])
+    assert all(package == "groundex" or package.startswith("groundex.") for package in config["packages"])
