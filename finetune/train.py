@@ -9,7 +9,9 @@
 - Resumable: every ``save_every`` steps ``output_dir/checkpoint/`` holds the adapter weights, optimizer,
   scheduler and position; running the same command again continues from there. Only adapter weights are
   saved, never the base model.
-- Writes ``loss.csv`` (step, epoch, loss, learning_rate, elapsed_s), ``loss.png`` and the final ``adapter/``.
+- Writes ``loss.csv`` (step, epoch, loss, decision_loss, learning_rate, elapsed_s), ``loss.png``,
+  ``trained_examples.csv`` (step, epoch, process, the example ids it trained on) and the final ``adapter/``.
+- Data-parallel under ``accelerate launch`` / ``torchrun`` (see ``train``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from groundex.tools.images import load_image
 
 CHECKPOINT = "checkpoint"
 ADAPTER = "adapter"
+TRAINED_EXAMPLES = "trained_examples.csv"  # which examples each process trained on at each optimizer step
+LOSS_HEADER = "step,epoch,loss,decision_loss,learning_rate,elapsed_s"
+EXAMPLES_HEADER = "step,epoch,process,example_ids"
 
 
 @dataclass(frozen=True)
@@ -294,12 +299,75 @@ def held_out_loss(config: TrainConfig, adapter_dir: Path | None, examples: list[
     return HeldOutLoss(means / max(tokens, 1), decisions / max(decision_tokens, 1), len(examples))
 
 
+def process_share(order: list[int], micro_step: int, processes: int, process: int, batch_size: int) -> list[int]:
+    """The example indices ``process`` trains on at ``micro_step`` of an epoch whose shuffled order is ``order``.
+
+    Micro-step m takes the next ``processes * batch_size`` examples of the order, ``batch_size`` for each process
+    in process order, so the processes' shares of an epoch are disjoint and together cover it. In the last
+    micro-step of an epoch a process may get fewer, or none (it then takes part with a zero-weight batch)."""
+    start = (micro_step * processes + process) * batch_size
+    return order[start:start + batch_size]
+
+
+def micro_steps_per_epoch(examples: int, processes: int, batch_size: int) -> int:
+    return math.ceil(examples / (processes * batch_size))
+
+
+class _Processes:
+    """The collective operations one training step needs; with one process they are plain local values."""
+
+    def __init__(self, accelerator: Any):
+        self.accelerator = accelerator
+        self.count, self.index = accelerator.num_processes, accelerator.process_index
+        self.main = accelerator.is_main_process
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when it is true on one (so all stop at the same step)."""
+        if self.count == 1:
+            return flag
+        return bool(self.accelerator.reduce(torch.tensor([float(flag)], device=self.accelerator.device), "sum").item() > 0)
+
+    def sums(self, *values: float) -> list[float]:
+        """The values summed over processes."""
+        if self.count == 1:
+            return list(values)
+        summed = self.accelerator.reduce(torch.tensor(values, dtype=torch.float64, device=self.accelerator.device), "sum")
+        return summed.tolist()
+
+    def gather(self, item: Any) -> list[Any]:
+        """One ``item`` per process, in process order (on every process)."""
+        if self.count == 1:
+            return [item]
+        from accelerate.utils import gather_object
+
+        return gather_object([item])
+
+    def barrier(self) -> None:
+        self.accelerator.wait_for_everyone()
+
+
+def _check_processes(position: dict[str, Any], processes: int, checkpoint: Path) -> None:
+    recorded = position.get("processes", 1)  # checkpoints from before multi-process runs: one process
+    if recorded != processes:
+        raise GroundexError(
+            f"the checkpoint in {checkpoint} was written by a run of {recorded} process(es), and this run has "
+            f"{processes}: the data order and the global batch depend on the number, so resume it with {recorded} "
+            f"(accelerate launch --num_processes {recorded}, or torchrun --nproc_per_node {recorded}), or start "
+            "in another output_dir")
+
+
 def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None,
           stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
     """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step.
 
-    ``stop_requested`` is asked after each optimizer step (and once before the first): when it says yes, the
-    run saves its checkpoint there and returns ``stopped``, so a resume loses no step.
+    ``stop_requested`` is asked after each optimizer step (and once before the first): when it says yes (on any
+    process), every process ends after that step, one checkpoint is saved there and ``stopped`` is returned, so a
+    resume loses no step.
+
+    Data-parallel under ``accelerate launch`` / ``torchrun``: each process trains on its own share of each epoch
+    (``process_share``); an optimizer step takes ``batch_size x gradient_accumulation x processes`` examples (the
+    recipe fixes the per-process numbers); the learning-rate schedule counts these global steps. Only the main
+    process writes loss.csv (the loss averaged over processes), trained_examples.csv, checkpoints and the adapter.
     """
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
@@ -314,32 +382,34 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     on_gpu = torch.cuda.is_available()
     accelerator = Accelerator(gradient_accumulation_steps=settings.gradient_accumulation,
                               mixed_precision="bf16" if bf16 and on_gpu else "no", cpu=not on_gpu)
-    batches_per_epoch = math.ceil(len(examples) / settings.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / settings.gradient_accumulation)
+    processes = _Processes(accelerator)
+    micro_per_epoch = micro_steps_per_epoch(len(examples), processes.count, settings.batch_size)
+    steps_per_epoch = math.ceil(micro_per_epoch / settings.gradient_accumulation)
     total_steps = settings.max_steps or steps_per_epoch * settings.epochs
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
+    # the schedule is stepped here once per optimizer step (accelerate would step it once per process)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
     output = config.output_dir
-    output.mkdir(parents=True, exist_ok=True)
     fingerprint = data_fingerprint(config.data)
     position: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
-    if config.resume_from and config.resume_from.exists() and not (output / CHECKPOINT / "position.json").is_file():
-        _adopt_snapshot(config.resume_from, output)  # a resume_from that does not exist yet: a fresh start
+    loss_csv, examples_csv = output / "loss.csv", output / TRAINED_EXAMPLES
+    if processes.main:
+        output.mkdir(parents=True, exist_ok=True)
+        if config.resume_from and config.resume_from.exists() and not (output / CHECKPOINT / "position.json").is_file():
+            _adopt_snapshot(config.resume_from, output)  # a resume_from that does not exist yet: a fresh start
+    processes.barrier()
     if (output / CHECKPOINT / "position.json").is_file():
         position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
         if position.get("data_sha256", fingerprint) != fingerprint:
             raise GroundexError(f"the checkpoint in {output / CHECKPOINT} was trained on other data than {config.data} "
                                 "(its sha256 differs): rebuild the data with the recipe's build-data command, or "
                                 "start the run in another output_dir")
-    loss_csv = output / "loss.csv"
-    if position["step"] == 0 or not loss_csv.is_file():
-        loss_csv.write_text("step,epoch,loss,decision_loss,learning_rate,elapsed_s\n")
-    else:  # keep the rows up to the checkpoint: steps after it are redone
-        rows = loss_csv.read_text().splitlines()
-        loss_csv.write_text("\n".join([rows[0], *[r for r in rows[1:] if int(r.split(",")[0]) <= position["step"]]]) + "\n")
+        _check_processes(position, processes.count, output / CHECKPOINT)
+    if processes.main:
+        _start_logs(loss_csv, examples_csv, position["step"])
 
     model.train()
     pad_id = _pad_id(encoder.tokenizer)
@@ -347,59 +417,87 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     step, losses, skipped, started = position["step"], [], 0, time.monotonic() - position.get("elapsed_s", 0.0)
     micro_losses: list[float] = []
     micro_decisions: list[float] = []
-    if stop_requested():  # asked while the model was loading: nothing new to save
+    step_examples: list[str] = []
+    if processes.any(stop_requested()):  # asked while the model was loading: nothing new to save
         return TrainResult(None, step, (), 0, stopped=True, total_steps=total_steps)
     for epoch in range(position["epoch"], math.ceil(total_steps / steps_per_epoch) + 1):
         if step >= total_steps:
             break
         order = _epoch_order(len(examples), settings.seed, epoch)
-        first_batch = position["batch"] if epoch == position["epoch"] else 0
-        for batch_index in range(first_batch, batches_per_epoch):
+        first_micro = position["batch"] if epoch == position["epoch"] else 0
+        for micro in range(first_micro, micro_per_epoch):
             if step >= total_steps:
                 break
-            chosen = [examples[i] for i in order[batch_index * settings.batch_size:(batch_index + 1) * settings.batch_size]]
-            encodings = [encode_example(encoder, example) for example in chosen]
+            chosen = process_share(order, micro, processes.count, processes.index, settings.batch_size)
+            encodings = [encode_example(encoder, examples[i]) for i in chosen]
             kept = [e for e in encodings if e.length <= settings.max_length]
             skipped += len(encodings) - len(kept)
+            weight = 1.0
             if not kept:
-                continue
+                if processes.count == 1:
+                    continue
+                # every process must take part in each synchronised backward pass: a zero-weight stand-in
+                kept, weight = [encode_example(encoder, examples[order[0]])], 0.0
+            step_examples += [examples[i].id for i, e in zip(chosen, encodings) if e.length <= settings.max_length]
             batch = {k: v.to(accelerator.device) for k, v in collate(kept, pad_id).items()}
             with accelerator.accumulate(model):
                 loss = assistant_loss(model, batch, settings.decision_weight)
-                accelerator.backward(loss.objective)
+                accelerator.backward(loss.objective * weight)
                 optimizer.step()
-                scheduler.step()
                 optimizer.zero_grad()
-            micro_losses.append(loss.mean)
-            if not math.isnan(loss.decision):
-                micro_decisions.append(loss.decision)
+            if weight:
+                micro_losses.append(loss.mean)
+                if not math.isnan(loss.decision):
+                    micro_decisions.append(loss.decision)
             if not accelerator.sync_gradients:
                 continue
+            scheduler.step()
             step += 1
-            step_loss = sum(micro_losses) / len(micro_losses)
-            decision_loss = sum(micro_decisions) / len(micro_decisions) if micro_decisions else float("nan")
-            micro_losses, micro_decisions = [], []
+            loss_sum, loss_count, decision_sum, decision_count = processes.sums(
+                sum(micro_losses), len(micro_losses), sum(micro_decisions), len(micro_decisions))
+            step_loss = loss_sum / loss_count if loss_count else float("nan")
+            decision_loss = decision_sum / decision_count if decision_count else float("nan")
+            shares = processes.gather(step_examples)
+            micro_losses, micro_decisions, step_examples = [], [], []
             losses.append(step_loss)
-            if step % settings.log_every == 0 or step == total_steps:
-                with loss_csv.open("a") as handle:
-                    handle.write(f"{step},{epoch},{step_loss:.6f},{decision_loss:.6f},{scheduler.get_last_lr()[0]:.3e},"
-                                 f"{time.monotonic() - started:.1f}\n")
-            if on_step:
-                on_step(step, total_steps, step_loss)
-            stopping = step < total_steps and stop_requested()
+            if processes.main:
+                with examples_csv.open("a") as handle:
+                    handle.writelines(f"{step},{epoch},{rank},{' '.join(ids)}\n" for rank, ids in enumerate(shares))
+                if step % settings.log_every == 0 or step == total_steps:
+                    with loss_csv.open("a") as handle:
+                        handle.write(f"{step},{epoch},{step_loss:.6f},{decision_loss:.6f},{scheduler.get_last_lr()[0]:.3e},"
+                                     f"{time.monotonic() - started:.1f}\n")
+                if on_step:
+                    on_step(step, total_steps, step_loss)
+            stopping = processes.any(step < total_steps and stop_requested())
             if step % settings.save_every == 0 or stopping:
-                epoch_done = batch_index + 1 == batches_per_epoch  # resume at the next epoch's first batch
+                epoch_done = micro + 1 == micro_per_epoch  # resume at the next epoch's first micro-step
                 next_position = {"step": step, "epoch": epoch + 1 if epoch_done else epoch,
-                                 "batch": 0 if epoch_done else batch_index + 1, "elapsed_s": time.monotonic() - started,
-                                 "data_sha256": fingerprint}
-                _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler, next_position)
+                                 "batch": 0 if epoch_done else micro + 1, "elapsed_s": time.monotonic() - started,
+                                 "data_sha256": fingerprint, "processes": processes.count}
+                if processes.main:
+                    _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler,
+                                     next_position)
+                processes.barrier()
             if stopping:
                 return TrainResult(None, step, tuple(losses), skipped, stopped=True, total_steps=total_steps)
 
     adapter_dir = output / ADAPTER
-    accelerator.unwrap_model(model).save_pretrained(adapter_dir)
-    _name_base_model(adapter_dir, config.model)
-    (adapter_dir / "groundex_training.json").write_text(config.model_dump_json(indent=2))
-    if loss_csv.read_text().count("\n") > 1:
-        write_loss_plot(loss_csv, output / "loss.png")
+    if processes.main:
+        accelerator.unwrap_model(model).save_pretrained(adapter_dir)
+        _name_base_model(adapter_dir, config.model)
+        (adapter_dir / "groundex_training.json").write_text(config.model_dump_json(indent=2))
+        if loss_csv.read_text().count("\n") > 1:
+            write_loss_plot(loss_csv, output / "loss.png")
+    processes.barrier()
     return TrainResult(adapter_dir, step, tuple(losses), skipped, total_steps=total_steps)
+
+
+def _start_logs(loss_csv: Path, examples_csv: Path, step: int) -> None:
+    """Fresh logs at step 0; on a resume keep the rows up to the checkpoint's step (the steps after it are redone)."""
+    for path, header in ((loss_csv, LOSS_HEADER), (examples_csv, EXAMPLES_HEADER)):
+        if step == 0 or not path.is_file():
+            path.write_text(header + "\n")
+            continue
+        rows = path.read_text().splitlines()
+        path.write_text("\n".join([rows[0], *[r for r in rows[1:] if int(r.split(",")[0]) <= step]]) + "\n")

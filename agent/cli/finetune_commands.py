@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -74,10 +75,13 @@ def train_command(
     columns = (TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TimeElapsedColumn(), TimeRemainingColumn())
     checkpoint = settings.output_dir / CHECKPOINT
+    # under accelerate launch / torchrun (RANK set) only the main process shows progress and reports
+    main = int(os.environ.get("RANK", "0")) == 0
     # Ctrl-C / SIGTERM: the first ends the run after the current optimizer step with a checkpoint (no step is
-    # lost), the second stops at once (the resume starts from the last checkpoint, save_every steps apart).
-    with StopSignals(_announce_training_stop, drain_outside_loop=True) as stops, \
-            Progress(*columns, console=stderr) as progress:
+    # lost; with several processes, all end after the same step), the second stops at once (the resume starts
+    # from the last checkpoint, save_every steps apart).
+    with StopSignals(_announce_training_stop if main else lambda step: None, drain_outside_loop=True) as stops, \
+            Progress(*columns, console=stderr, disable=not main) as progress:
         task = progress.add_task("train", total=None, loss="-")
 
         def on_step(step: int, total: int, loss: float) -> None:
@@ -86,9 +90,12 @@ def train_command(
         try:
             result = train(settings, on_step, stops.drain.is_set)
         except KeyboardInterrupt:
-            stderr.print(f"interrupted: stopped at once; the same command resumes from the last checkpoint in "
-                         f"{checkpoint}", highlight=False)
+            if main:
+                stderr.print(f"interrupted: stopped at once; the same command resumes from the last checkpoint in "
+                             f"{checkpoint}", highlight=False)
             raise typer.Exit(INTERRUPTED_EXIT) from None
+    if not main:
+        raise typer.Exit(INTERRUPTED_EXIT if result.stopped else 0)
     if result.stopped:
         where = f"saved in {checkpoint}" if result.steps else "before the first step"
         stderr.print(f"interrupted: stopped after step {result.steps} of {result.total_steps}, {where}; run the same "
