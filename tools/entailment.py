@@ -17,7 +17,7 @@ from PIL import Image
 from groundex.agent.schema import Entity
 from groundex.tools.classic import build_detector_entailment
 from groundex.tools.base import EntailmentTool, ToolSetupError, Visibility, VisualQuestionAnswerer
-from groundex.tools.loading import load_pretrained
+from groundex.tools.loading import inference_device, load_pretrained
 
 NEUTRAL_CAPTION = "a photo"
 
@@ -39,7 +39,7 @@ class ClipEntailment:
     def __init__(self, model_id: str, threshold: float = 0.5):
         from transformers import AutoModel, AutoProcessor
 
-        self.model = load_pretrained(AutoModel, model_id, "entailment (clip)").eval()
+        self.model = load_pretrained(AutoModel, model_id, "entailment (clip)").eval().to(inference_device())
         self.processor = load_pretrained(AutoProcessor, model_id, "entailment (clip)")
         self.is_sigmoid = "siglip" in self.model.config.model_type
         self.threshold = threshold
@@ -48,7 +48,8 @@ class ClipEntailment:
     @torch.inference_mode()
     def visibility(self, image: Image.Image, entity: Entity) -> Visibility:
         texts = [entity.description or entity.text] + ([] if self.is_sigmoid else [NEUTRAL_CAPTION])
-        inputs = self.processor(text=texts, images=image, return_tensors="pt", padding="max_length" if self.is_sigmoid else True)
+        inputs = self.processor(text=texts, images=image, return_tensors="pt",
+                                padding="max_length" if self.is_sigmoid else True).to(self.model.device)
         with self._lock:
             logits = self.model(**inputs).logits_per_image[0]
         probability = torch.sigmoid(logits[0]) if self.is_sigmoid else torch.softmax(logits, dim=-1)[0]

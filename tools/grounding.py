@@ -19,7 +19,7 @@ from groundex.agent.schema import Box, Entity, SchemaError
 from groundex.tools.classic import build_person_grounding
 from groundex.tools.base import Grounding, GroundingTool, ToolSetupError, VisualQuestionAnswerer
 from groundex.tools.images import image_size
-from groundex.tools.loading import load_pretrained
+from groundex.tools.loading import inference_device, load_pretrained
 
 
 class MllmGrounding:
@@ -37,7 +37,8 @@ class DetectorGrounding:
     def __init__(self, model_id: str, threshold: float = 0.1):
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-        self.model = load_pretrained(AutoModelForZeroShotObjectDetection, model_id, "grounding (detector)").eval()
+        self.model = load_pretrained(AutoModelForZeroShotObjectDetection, model_id, "grounding (detector)").eval().to(
+            inference_device())
         self.processor = load_pretrained(AutoProcessor, model_id, "grounding (detector)")
         self.threshold = threshold
         self._lock = threading.Lock()
@@ -48,10 +49,10 @@ class DetectorGrounding:
         # Grounding DINO reads one lower-case sentence ending in "."; the OWL family takes a list of queries.
         dino = "grounding" in self.model.config.model_type
         text = query.lower().rstrip(".") + "." if dino else [[query]]
-        inputs = self.processor(text=text, images=image, return_tensors="pt")
+        inputs = self.processor(text=text, images=image, return_tensors="pt").to(self.model.device)
         with self._lock:
             outputs = self.model(**inputs)
-        target_sizes = torch.tensor([[image.height, image.width]])
+        target_sizes = torch.tensor([[image.height, image.width]], device=self.model.device)
         if dino:
             result = self.processor.post_process_grounded_object_detection(
                 outputs, input_ids=inputs["input_ids"], threshold=self.threshold, target_sizes=target_sizes)[0]

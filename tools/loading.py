@@ -35,6 +35,14 @@ def load_pretrained(auto_class: Any, model_id: str, purpose: str, **kwargs: Any)
     return cached((f"{auto_class.__module__}.{auto_class.__name__}", model_id), load)
 
 
+def inference_device() -> Any:
+    """Where the vision tools run: the first CUDA device when torch sees one, else the CPU (``torch.device``).
+    ``CUDA_VISIBLE_DEVICES`` chooses or hides GPUs, as for any torch program."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def cached(key: tuple[str, str], build: Callable[[], T]) -> T:
     """Build a heavy object once per key for the life of the process (weights are read once, then reused)."""
     with _cache_lock:

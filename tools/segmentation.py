@@ -20,7 +20,7 @@ from PIL import Image
 from groundex.agent.schema import Box, Mask
 from groundex.tools.classic import build_grabcut
 from groundex.tools.base import SegmentationTool, ToolSetupError
-from groundex.tools.loading import cached, load_pretrained
+from groundex.tools.loading import cached, inference_device, load_pretrained
 from groundex.tools.sam_predictor import box_predictor, segment_anything_builders
 
 SAM_CHECKPOINTS = {
@@ -49,7 +49,7 @@ class SamSegmenter:
     """SAM with box prompts: the image embedding once per image key, then one batched decode of all boxes."""
 
     def __init__(self, model: torch.nn.Module):
-        self.predictor = box_predictor(model)
+        self.predictor = box_predictor(model.to(inference_device()))
         self.embeddings_computed = 0  # how many times the image encoder ran (for tests and benchmarks)
         self._image_key: str | None = None
         self._lock = threading.Lock()
@@ -72,7 +72,7 @@ class HfSamSegmenter:
     def __init__(self, model_id: str):
         from transformers import SamModel, SamProcessor
 
-        self.model = load_pretrained(SamModel, model_id, "segmentation (hf-sam)").eval()
+        self.model = load_pretrained(SamModel, model_id, "segmentation (hf-sam)").eval().to(inference_device())
         self.processor = load_pretrained(SamProcessor, model_id, "segmentation (hf-sam)")
         self.embeddings_computed = 0
         self._image_key: str | None = None
@@ -83,7 +83,8 @@ class HfSamSegmenter:
     def segment(self, image: Image.Image, image_key: str, boxes: Sequence[Box]) -> list[Mask]:
         if not boxes:
             return []
-        inputs = self.processor(images=image, input_boxes=[[box.as_list() for box in boxes]], return_tensors="pt")
+        inputs = self.processor(images=image, input_boxes=[[box.as_list() for box in boxes]],
+                                return_tensors="pt").to(self.model.device)
         with self._lock:
             if self._image_key != image_key:
                 self._embeddings = self.model.get_image_embeddings(inputs["pixel_values"])
@@ -92,7 +93,7 @@ class HfSamSegmenter:
             outputs = self.model(image_embeddings=self._embeddings, input_boxes=inputs["input_boxes"],
                                  multimask_output=False)
         masks = self.processor.post_process_masks(
-            outputs.pred_masks, inputs["original_sizes"], inputs["reshaped_input_sizes"])[0]
+            outputs.pred_masks.cpu(), inputs["original_sizes"].cpu(), inputs["reshaped_input_sizes"].cpu())[0]
         return [Mask.from_array(mask[0].numpy().astype(bool)) for mask in masks]
 
 

@@ -43,3 +43,21 @@ def test_missing_checkpoints_and_unknown_variants_are_clear_errors(tmp_path: Pat
         build_sam_model("vit_xxl", tmp_path / "missing.pth")
     with pytest.raises(ToolSetupError, match="needs a checkpoint"):
         SEGMENTATION_BACKENDS["sam"](model="vit_h", checkpoint=None)
+
+
+def test_sam_predictor_and_the_pil_path_give_the_same_masks():
+    # segment_anything's SamPredictor needs torchvision (absent on the CPU machines, where the PIL path runs)
+    pytest.importorskip("torchvision", reason="segment_anything.SamPredictor needs torchvision")
+    import numpy as np
+
+    from groundex.tools.sam_predictor import PillowSamPredictor, SegmentAnythingPredictor
+
+    model = build_tiny_sam()
+    image = np.asarray(Image.effect_noise((320, 240), 60).convert("RGB"))
+    boxes = np.array([[10 + 30 * i, 5 + 20 * i, 60 + 30 * i, 80 + 20 * i] for i in range(8)], dtype=np.float32)
+    reference, ours = SegmentAnythingPredictor(model), PillowSamPredictor(model)
+    reference.set_image(image)
+    ours.set_image(image)
+    expected, got = reference.predict_boxes(boxes), ours.predict_boxes(boxes)
+    assert expected.shape == got.shape == (8, 240, 320)
+    assert (expected != got).mean() < 0.01  # the same steps; resampling may differ on a few edge pixels

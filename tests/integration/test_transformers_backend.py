@@ -89,3 +89,23 @@ def test_a_lora_adapter_loads_with_peft_and_changes_the_logits(tiny_qwen2_vl, bl
 def test_a_missing_model_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ToolSetupError, match="cannot be loaded"):
         TransformersPlanner(model_id=str(tmp_path / "no-such-model"))
+
+
+def test_the_autoprocessor_path_encodes_exactly_like_the_fallback(tiny_qwen2_vl, blue_image):
+    # transformers 5 builds the Qwen-VL processor only with torchvision (absent on the CPU machines; present on GPU
+    # stacks, where inference takes this path): both must give the model the same inputs
+    pytest.importorskip("torchvision", reason="the AutoProcessor path of Qwen-VL needs torchvision")
+    from dataclasses import replace
+
+    from groundex.agent.encoding import ChatEncoder
+
+    encoder = ChatEncoder.load(str(tiny_qwen2_vl), "qwen2-vl", 56 * 56, 112 * 112)
+    assert encoder.processor is not None
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": TEXT}]}]
+    images = [Image.open(blue_image).convert("RGB")]
+    with_processor, sizes = encoder.encode(messages, images, planner_tools())
+    fallback, fallback_sizes = replace(encoder, processor=None).encode(messages, images, planner_tools())
+    assert sizes == fallback_sizes
+    assert torch.equal(with_processor["input_ids"], fallback["input_ids"])
+    assert torch.equal(with_processor["image_grid_thw"], fallback["image_grid_thw"])
+    assert torch.allclose(with_processor["pixel_values"], fallback["pixel_values"])
