@@ -13,7 +13,8 @@ image-token expansion.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import torch
@@ -122,29 +123,36 @@ class TransformersPlanner(PlannerChatModel):
     @torch.inference_mode()
     def generate_text(self, messages: Sequence[BaseMessage], tools: list[dict] | None = None) -> tuple[str, list[ImageSize]]:
         """The raw answer text (tool-call markup included, end-of-turn removed) and the model-side image sizes."""
-        return self._generate_from(*self._encode(messages, tools))
+        text, sizes, _ = self._generate_from(*self._encode(messages, tools))
+        return text, sizes
 
-    def _generate_from(self, inputs: dict[str, torch.Tensor], sizes: list[ImageSize]) -> tuple[str, list[ImageSize]]:
+    def _generate_from(self, inputs: dict[str, torch.Tensor],
+                       sizes: list[ImageSize]) -> tuple[str, list[ImageSize], GenerationTiming]:
         loaded = self._loaded
         sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
         with loaded.lock:
+            clock = _TokenClock()
             output = loaded.model.generate(
                 **self._device_inputs(inputs), max_new_tokens=self.max_new_tokens, stop_strings=[END_OF_TURN],
                 tokenizer=loaded.tokenizer, pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
-                **sampling)
-        new_tokens = output[0, inputs["input_ids"].shape[1]:]
+                streamer=clock, **sampling)
+        prompt_tokens = inputs["input_ids"].shape[1]
+        new_tokens = output[0, prompt_tokens:]
+        timing = clock.timing(prompt_tokens, int(new_tokens.shape[0]))
         text = loaded.tokenizer.decode(new_tokens, skip_special_tokens=False)
         text = text.split(END_OF_TURN)[0]
         for marker in {loaded.tokenizer.eos_token, loaded.tokenizer.pad_token} - {None}:
             text = text.replace(marker, "")
-        return text.strip(), sizes
+        return text.strip(), sizes, timing
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, tools: list[dict] | None = None,
                   **kwargs: Any) -> ChatResult:
-        raw, _ = self.generate_text(messages, tools)
+        with torch.inference_mode():
+            raw, _, timing = self._generate_from(*self._encode(messages, tools))
         content, calls, problems = split_tool_calls(raw)
-        message = AIMessage(content=content, tool_calls=calls, response_metadata={"raw": raw, "problems": problems})
+        message = AIMessage(content=content, tool_calls=calls,
+                            response_metadata={"raw": raw, "problems": problems, "timing": asdict(timing)})
         return ChatResult(generations=[ChatGeneration(message=message)])
 
     # -- the MLLM tools' questions ------------------------------------------------------------------------
@@ -166,11 +174,49 @@ class TransformersPlanner(PlannerChatModel):
         return float(torch.softmax(torch.stack([yes, no]), dim=0)[0])
 
     def ask_box(self, image: Image.Image, question: str) -> Box | None:
-        answer, sizes = self._generate_from(*self._encode_question(image, question))
+        answer, sizes, _ = self._generate_from(*self._encode_question(image, question))
         coordinates = parse_box_answer(answer)
         if coordinates is None:
             return None
         return box_to_original_pixels(coordinates, self.family, image_size(image), sizes[0])
+
+
+@dataclass(frozen=True)
+class GenerationTiming:
+    """One ``generate`` call: prompt and generated token counts, seconds to the first new token (prefill) and in all
+    (wall clock, inside the model lock)."""
+
+    prompt_tokens: int
+    generated_tokens: int
+    prefill_s: float
+    total_s: float
+
+    @property
+    def decode_s(self) -> float:
+        return self.total_s - self.prefill_s
+
+
+class _TokenClock:
+    """A ``generate`` streamer that only keeps time: its first ``put`` is the prompt, the second the first new token."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+        self.ended: float | None = None
+        self.puts = 0
+
+    def put(self, value: Any) -> None:
+        self.puts += 1
+        if self.puts == 2:
+            self.first_token = time.perf_counter()
+
+    def end(self) -> None:
+        self.ended = time.perf_counter()
+
+    def timing(self, prompt_tokens: int, generated_tokens: int) -> GenerationTiming:
+        ended = self.ended or time.perf_counter()
+        first = self.first_token or ended
+        return GenerationTiming(prompt_tokens, generated_tokens, first - self.started, ended - self.started)
 
 
 def _first_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
