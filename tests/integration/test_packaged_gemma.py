@@ -70,7 +70,8 @@ def test_the_shipped_adapter_fits_the_base_model_it_names(cache_dir):
                    "down_proj": base["intermediate_size"]}
     weights = load_file(adapter / "adapter_model.safetensors")
     layers = {int(name.split(".layers.")[1].split(".")[0]) for name in weights}
-    assert layers == set(range(base["num_hidden_layers"]))
+    # LoRA on all layers, or on the ones the adapter names (lora.top_layers: the top N)
+    assert layers == set(config.get("layers_to_transform") or range(base["num_hidden_layers"]))
     for name, tensor in weights.items():
         module = next(m for m in out_features if f".{m}." in name)
         expected = (config["r"], in_features[module]) if "lora_A" in name else (out_features[module], config["r"])
