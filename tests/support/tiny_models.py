@@ -36,14 +36,14 @@ def build_tokenizer(vocab_size: int = 400):
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>")
 
 
-def build_tiny_qwen2_vl(directory: Path, seed: int = 0) -> Path:
-    """A 2-layer Qwen2-VL (hidden 64, head_dim 32) with a 1-block vision tower, saved to ``directory``."""
-    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+def _build_tiny_qwen_vl(directory: Path, seed: int, config_class, model_class, vision_config: dict) -> Path:
+    """A 2-layer Qwen-VL language model (hidden 64) with the given family's tiny vision tower, saved to ``directory``
+    with the tokenizer above and a PIL image processor bounded to 56x56-112x112 pixels."""
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     tokenizer = build_tokenizer()
     token_id = tokenizer.convert_tokens_to_ids
-    config = Qwen2VLConfig(
+    config = config_class(
         text_config=dict(
             vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
             num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
@@ -52,14 +52,13 @@ def build_tiny_qwen2_vl(directory: Path, seed: int = 0) -> Path:
             # keeps any LoRA on the inner layers near the uniform loss; real models have large-norm heads.
             initializer_range=0.2,
             eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"), bos_token_id=None),
-        vision_config=dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2),
+        vision_config=vision_config,
         image_token_id=token_id("<|image_pad|>"), video_token_id=token_id("<|video_pad|>"),
         vision_start_token_id=token_id("<|vision_start|>"), vision_end_token_id=token_id("<|vision_end|>"),
         eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"), bos_token_id=None,
     )
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = model_class(config)
     model.generation_config.eos_token_id = token_id("<|im_end|>")
     model.generation_config.pad_token_id = token_id("<|endoftext|>")
     model.generation_config.bos_token_id = None
@@ -68,40 +67,26 @@ def build_tiny_qwen2_vl(directory: Path, seed: int = 0) -> Path:
     tokenizer.save_pretrained(directory)
     Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112).save_pretrained(directory)
     return directory
+
+
+def build_tiny_qwen2_vl(directory: Path, seed: int = 0) -> Path:
+    """A 2-layer Qwen2-VL (hidden 64, head_dim 32) with a 1-block vision tower, saved to ``directory``."""
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    return _build_tiny_qwen_vl(directory, seed, Qwen2VLConfig, Qwen2VLForConditionalGeneration,
+                               dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, patch_size=14,
+                                    spatial_merge_size=2, temporal_patch_size=2))
 
 
 def build_tiny_qwen2_5_vl(directory: Path, seed: int = 0) -> Path:
     """A 2-layer Qwen2.5-VL (hidden 64) with a 1-block windowed vision tower, saved to ``directory`` (the GPU
     recipe's model family; ``bench/gpu_check.sh`` trains it)."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    tokenizer = build_tokenizer()
-    token_id = tokenizer.convert_tokens_to_ids
-    config = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [4, 6, 6]},
-            initializer_range=0.2,
-            eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"), bos_token_id=None),
-        vision_config=dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
-                           fullatt_block_indexes=[0]),
-        image_token_id=token_id("<|image_pad|>"), video_token_id=token_id("<|video_pad|>"),
-        vision_start_token_id=token_id("<|vision_start|>"), vision_end_token_id=token_id("<|vision_end|>"),
-        eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"), bos_token_id=None,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config)
-    model.generation_config.eos_token_id = token_id("<|im_end|>")
-    model.generation_config.pad_token_id = token_id("<|endoftext|>")
-    model.generation_config.bos_token_id = None
-    directory.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=112 * 112).save_pretrained(directory)
-    return directory
+    return _build_tiny_qwen_vl(directory, seed, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration,
+                               dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                                    patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                                    fullatt_block_indexes=[0]))
 
 
 def build_tiny_sam(seed: int = 0) -> torch.nn.Module:
