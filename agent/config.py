@@ -55,6 +55,10 @@ class PlannerSettings(_Strict):
     max_pixels: int = Field(default=28 * 28 * 1280, gt=0, description="(must match the server's processor settings)")
     max_new_tokens: int = Field(default=512, gt=0, description="longest planner answer, in tokens")
     temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy")
+    fast_decoding: bool = Field(
+        default=True, description="transformers backend, text-only model, greedy: decode with groundex's own loop "
+        "(merged LoRA, prompt-lookup drafts, an output layer trimmed to the prompt's words and the contract; "
+        "agent/backends/text_decoding.py); false: transformers' generate")
     timeout_s: float = Field(default=120.0, gt=0, description="per request, seconds")
     max_retries: int = Field(default=2, ge=0, description="retries of a failed request")
     kv_cache_gib: float | None = Field(

@@ -23,13 +23,15 @@ def configured_family(settings: PlannerSettings) -> Family:
 
 
 def _transformers(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
+    from groundex.agent.backends.text_decoding import DecodingOptions
     from groundex.agent.backends.transformers_backend import TransformersPlanner
 
     # in process, the model's own config names its family; planner.family overrides it when set
     return TransformersPlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter),
                                family_override=None if settings.family == "auto" else settings.family,
                                max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                               min_pixels=settings.min_pixels, max_pixels=settings.max_pixels)
+                               min_pixels=settings.min_pixels, max_pixels=settings.max_pixels,
+                               decoding=DecodingOptions() if settings.fast_decoding else None)
 
 
 def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:

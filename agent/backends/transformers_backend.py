@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any, Sequence
 
 import torch
@@ -28,7 +29,8 @@ from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.parsing import parse_box_answer
-from groundex.agent.contract import split_tool_calls
+from groundex.agent.backends.text_decoding import AnswerVocabulary, DecodingOptions, GreedyTextDecoder
+from groundex.agent.contract import ANSWER_STYLES, PlannedEntity, planner_tools, render_planner_answer, split_tool_calls
 from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
 from groundex.agent.schema import Box, ImageSize
 from groundex.tools.base import ToolSetupError
@@ -39,11 +41,23 @@ from groundex.tools.loading import cached
 
 @dataclass
 class LoadedPlanner:
-    """A loaded model and its input encoder; shared by every planner object with the same (model, adapter)."""
+    """A loaded model and its input encoder; shared by every planner object with the same (model, adapter).
+
+    ``text_decoder`` is the fast greedy decoder (``text_decoding``), built at load for text-only models when asked;
+    ``None`` otherwise (``generate`` then decodes)."""
 
     model: Any
     encoder: ChatEncoder
+    text_decoder: GreedyTextDecoder | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def stop_criteria(self) -> Any:
+        """``generate``'s stop on the end-of-turn text, built once: building it scans the whole vocabulary (about
+        1.4 s for Gemma's 262k tokens), which ``stop_strings=`` would pay again on every call."""
+        from transformers import StopStringCriteria, StoppingCriteriaList
+
+        return StoppingCriteriaList([StopStringCriteria(self.encoder.tokenizer, [END_OF_TURN])])
 
     @property
     def tokenizer(self) -> Any:
@@ -55,10 +69,13 @@ class LoadedPlanner:
 
 
 def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWEN_MIN_PIXELS,
-                       max_pixels: int = QWEN_MAX_PIXELS, family: Family | None = None) -> LoadedPlanner:
+                       max_pixels: int = QWEN_MAX_PIXELS, family: Family | None = None,
+                       decoding: DecodingOptions | None = None) -> LoadedPlanner:
     """Load weights, tokenizer and image processing once; the adapter is applied with PEFT.
 
-    ``family`` overrides the one read from the model's config (``planner.family`` in a profile)."""
+    ``family`` overrides the one read from the model's config (``planner.family`` in a profile). ``decoding``: for a
+    text-only model, decode with ``GreedyTextDecoder`` and these options; the adapter is then merged into the
+    weights (one matmul a layer instead of three), so the model is no longer a ``PeftModel``."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     try:
@@ -81,7 +98,33 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
     if torch.cuda.is_available():
         model = model.to("cuda")
     model.eval()
-    return LoadedPlanner(model=model, encoder=ChatEncoder.load(model_id, family, min_pixels, max_pixels))
+    encoder = ChatEncoder.load(model_id, family, min_pixels, max_pixels)
+    if decoding is None or family != "text":
+        return LoadedPlanner(model=model, encoder=encoder)
+    if adapter:
+        model = model.merge_and_unload()
+    vocabulary = AnswerVocabulary(encoder.tokenizer, contract_glue_ids(encoder))
+    decoder = GreedyTextDecoder(model, encoder.tokenizer, END_OF_TURN, vocabulary, decoding)
+    return LoadedPlanner(model=model, encoder=encoder, text_decoder=decoder)
+
+
+def contract_glue_ids(encoder: ChatEncoder) -> list[int]:
+    """Every token id of sample answers in each answer style (with and without entities and tool calls), as the
+    chat template renders and the tokenizer splits them: the fixed text any answer is made of."""
+    entities = [PlannedEntity("Alpha Beta", "PER", "Alpha Beta, a person", 0, "call_0"),
+                PlannedEntity("Gamma", "ORG", "Gamma, an organization", 11),
+                PlannedEntity("Delta", "LOC", "Delta, a place", 17, "call_2")]
+    ids: set[int] = set()
+    for style in ANSWER_STYLES:
+        for listed in (entities, entities[1:2], []):
+            content, calls = render_planner_answer(listed, style)
+            messages = [{"role": "user", "content": [{"type": "text", "text": "post"}]},
+                        {"role": "assistant", "content": content,
+                         "tool_calls": [{"type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
+                                        for c in calls]}]
+            text = encoder.render(messages, planner_tools(style), add_generation_prompt=False)
+            ids.update(encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return sorted(ids)
 
 
 class TransformersPlanner(PlannerChatModel):
@@ -94,13 +137,15 @@ class TransformersPlanner(PlannerChatModel):
     temperature: float = 0.0
     min_pixels: int = QWEN_MIN_PIXELS
     max_pixels: int = QWEN_MAX_PIXELS
+    decoding: DecodingOptions | None = DecodingOptions()  # text-only models, greedy: the fast decoder; None: generate
     _loaded: LoadedPlanner = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
-        key = f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}|{self.family_override}"
+        decoding = self.decoding if self.temperature == 0 else None
+        key = f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}|{self.family_override}|{decoding}"
         self._loaded = cached(("transformers-planner", key),
                               lambda: load_planner_model(self.model_id, self.adapter, self.min_pixels, self.max_pixels,
-                                                         self.family_override))
+                                                         self.family_override, decoding))
 
     @property
     def _llm_type(self) -> str:
@@ -129,16 +174,23 @@ class TransformersPlanner(PlannerChatModel):
     def _generate_from(self, inputs: dict[str, torch.Tensor],
                        sizes: list[ImageSize]) -> tuple[str, list[ImageSize], GenerationTiming]:
         loaded = self._loaded
-        sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
-        with loaded.lock:
-            clock = _TokenClock()
-            output = loaded.model.generate(
-                **self._device_inputs(inputs), max_new_tokens=self.max_new_tokens, stop_strings=[END_OF_TURN],
-                tokenizer=loaded.tokenizer, pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id,
-                streamer=clock, **sampling)
         prompt_tokens = inputs["input_ids"].shape[1]
-        new_tokens = output[0, prompt_tokens:]
-        timing = clock.timing(prompt_tokens, int(new_tokens.shape[0]))
+        if loaded.text_decoder is not None and not sizes:
+            with loaded.lock:
+                decoded = loaded.text_decoder.decode(
+                    inputs["input_ids"], loaded.tokenizer.decode(inputs["input_ids"][0]), self.max_new_tokens)
+            new_tokens = torch.tensor(decoded.token_ids, dtype=torch.long)
+            timing = GenerationTiming(prompt_tokens, len(decoded.token_ids), decoded.prefill_s, decoded.total_s,
+                                      decoded.forward_passes, decoded.full_vocabulary_steps)
+        else:
+            sampling = {"do_sample": True, "temperature": self.temperature} if self.temperature > 0 else {"do_sample": False}
+            with loaded.lock:
+                clock = _TokenClock()
+                output = loaded.model.generate(
+                    **self._device_inputs(inputs), max_new_tokens=self.max_new_tokens, stopping_criteria=loaded.stop_criteria,
+                    pad_token_id=loaded.tokenizer.pad_token_id or loaded.tokenizer.eos_token_id, streamer=clock, **sampling)
+            new_tokens = output[0, prompt_tokens:]
+            timing = clock.timing(prompt_tokens, int(new_tokens.shape[0]))
         text = loaded.tokenizer.decode(new_tokens, skip_special_tokens=False)
         text = text.split(END_OF_TURN)[0]
         for marker in {loaded.tokenizer.eos_token, loaded.tokenizer.pad_token} - {None}:
@@ -184,12 +236,15 @@ class TransformersPlanner(PlannerChatModel):
 @dataclass(frozen=True)
 class GenerationTiming:
     """One ``generate`` call: prompt and generated token counts, seconds to the first new token (prefill) and in all
-    (wall clock, inside the model lock)."""
+    (wall clock, inside the model lock); with the fast decoder also its forward passes (prefill included) and the
+    steps that computed the whole output layer (``None`` from ``generate``)."""
 
     prompt_tokens: int
     generated_tokens: int
     prefill_s: float
     total_s: float
+    forward_passes: int | None = None
+    full_vocabulary_steps: int | None = None
 
     @property
     def decode_s(self) -> float:
@@ -216,7 +271,8 @@ class _TokenClock:
     def timing(self, prompt_tokens: int, generated_tokens: int) -> GenerationTiming:
         ended = self.ended or time.perf_counter()
         first = self.first_token or ended
-        return GenerationTiming(prompt_tokens, generated_tokens, first - self.started, ended - self.started)
+        return GenerationTiming(prompt_tokens, generated_tokens, first - self.started, ended - self.started,
+                                forward_passes=None if self.first_token is None else self.puts - 1)
 
 
 def _first_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:

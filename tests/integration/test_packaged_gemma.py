@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -89,3 +90,65 @@ def test_the_default_cpu_profile_extracts_from_the_example_photo(cache_dir, repo
     collins = next(t for text, t in found.items() if "Collins" in text)
     assert collins.box is not None and collins.visible  # the OpenCV face detector finds her
     assert all(t.entity.matches(post.text) for t in result.prediction.triples)
+
+
+FAST_DECODING_POSTS = [
+    "Lionel Messi and Neymar celebrate with Barcelona fans at Camp Nou after beating Real Madrid",
+    "RT @ NASA : Commander Eileen Collins waves before boarding Columbia at Kennedy Space Center",
+    "Best flat white in London is at Monmouth Coffee , says Jamie Oliver",
+]
+
+
+def _shipped_planner(cache_dir, decoding):
+    from groundex.agent.backends.packaged_models import resolve_adapter
+
+    return TransformersPlanner(model_id=resolve_model(GEMMA, cache_dir), adapter=resolve_adapter("builtin:gemma3-270m-groundex"),
+                               max_new_tokens=128, decoding=decoding)
+
+
+def _conversation(text):
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from groundex.agent.prompting import system_text, user_text
+
+    return [SystemMessage(system_text(load_preset("gmner"), False, "lean")), HumanMessage(user_text(Post("p", text)))]
+
+
+def test_the_fast_decoder_writes_what_generate_writes_with_fewer_forward_passes(cache_dir):
+    from groundex.agent.backends.text_decoding import DecodingOptions
+    from groundex.agent.contract import planner_tools
+
+    reference = _shipped_planner(cache_dir, None).bind_tools(planner_tools("lean"))
+    fast = _shipped_planner(cache_dir, DecodingOptions()).bind_tools(planner_tools("lean"))
+    for index, text in enumerate(FAST_DECODING_POSTS):
+        expected, got = reference.invoke(_conversation(text)), fast.invoke(_conversation(text))
+        assert got.response_metadata["raw"] == expected.response_metadata["raw"], text
+        assert got.tool_calls and [c["args"] for c in got.tool_calls] == [c["args"] for c in expected.tool_calls]
+        timing = got.response_metadata["timing"]
+        # drafts: several answer tokens checked per pass (the prefill is one pass)
+        assert timing["forward_passes"] < 0.75 * timing["generated_tokens"], timing
+    messi = fast.invoke(_conversation(FAST_DECODING_POSTS[0]))
+    assert {e["text"] for e in json.loads(messi.content)["entities"]} >= {"Lionel Messi", "Neymar", "Camp Nou"}
+
+
+def test_the_fast_decoder_reuses_the_system_prompt_and_keeps_the_trimmed_vocabulary(cache_dir):
+    from groundex.agent.backends.text_decoding import DecodingOptions
+
+    planner = _shipped_planner(cache_dir, DecodingOptions(fallback_margin=0.0))  # never the whole output layer
+    loaded = planner._loaded
+    assert type(loaded.model).__name__ == "Gemma3ForCausalLM"  # the adapter is merged into the weights
+    decoder = loaded.text_decoder
+    encoded = [planner._encode(_conversation(text), None)[0]["input_ids"] for text in FAST_DECODING_POSTS[:2]]
+    first = decoder.decode(encoded[0], loaded.tokenizer.decode(encoded[0][0]), 96)
+    second = decoder.decode(encoded[1], loaded.tokenizer.decode(encoded[1][0]), 96)
+    system_tokens = len(loaded.tokenizer(system_text_of_gmner())["input_ids"])
+    assert first.cached_prompt_tokens == 0 and second.cached_prompt_tokens >= system_tokens - 8
+    assert first.full_vocabulary_steps == second.full_vocabulary_steps == 0
+    allowed = set(decoder.vocabulary.for_prompt(encoded[1][0].tolist(), loaded.tokenizer.decode(encoded[1][0])).tolist())
+    assert set(second.token_ids) <= allowed and len(allowed) < 5_000
+
+
+def system_text_of_gmner():
+    from groundex.agent.prompting import system_text
+
+    return system_text(load_preset("gmner"), False, "lean")

@@ -1,0 +1,25 @@
+"""Prompt-lookup drafts: what the fast text decoder proposes to check in one forward pass."""
+
+from __future__ import annotations
+
+from groundex.agent.backends.text_decoding import prompt_lookup_draft
+
+
+def test_the_tokens_after_the_latest_match_of_the_longest_tail_are_proposed():
+    #            0  1  2  3  4  5  6  7  8  9
+    sequence = [5, 1, 2, 9, 9, 1, 2, 3, 4, 1, 2]
+    # the tail (1, 2) last occurred at 5-6, followed by 3, 4, 1, 2
+    assert prompt_lookup_draft(sequence, max_ngram=2, max_tokens=3) == [3, 4, 1]
+    assert prompt_lookup_draft(sequence, max_ngram=2, max_tokens=10) == [3, 4, 1, 2]
+
+
+def test_a_longer_match_wins_over_a_later_shorter_one():
+    sequence = [7, 8, 9, 100, 3, 9, 200, 7, 8, 9]
+    # (8, 9) matches at 1-2 (then 100); 9 alone matches later at 5 (then 200): the longer match is used
+    assert prompt_lookup_draft(sequence, max_ngram=2, max_tokens=1) == [100]
+    assert prompt_lookup_draft(sequence, max_ngram=1, max_tokens=1) == [200]
+
+
+def test_no_earlier_occurrence_proposes_nothing():
+    assert prompt_lookup_draft([1, 2, 3], max_ngram=3, max_tokens=4) == []
+    assert prompt_lookup_draft([4], max_ngram=3, max_tokens=4) == []
