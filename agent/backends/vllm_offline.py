@@ -1,7 +1,8 @@
 """The planner in process through ``vllm.LLM`` (+ ``LoRARequest``): batch evaluation without HTTP.
 
-Concurrent planner calls (one per post, from the graph's worker threads) are gathered by a ``MicroBatcher``
-into single ``LLM.chat`` calls, which vLLM runs as one batch. vllm is imported only when this backend is built;
+Concurrent planner calls (one per post, from the graph's worker threads) are batched continuously: an
+``EngineLoop`` thread renders each conversation with ``LLM.enqueue_chat`` as it arrives and steps the engine, so a
+post joins the running batch and returns when its own answer ends (not when the longest answer of a batch does). vllm is imported only when this backend is built;
 without it the error says how to install it. A script that builds this backend needs the
 ``if __name__ == "__main__":`` guard: vLLM starts its workers with spawn.
 """
@@ -17,7 +18,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from groundex.agent.backends.base import PlannerChatModel
-from groundex.agent.backends.batching import MicroBatcher
+from groundex.agent.backends.engine_loop import EngineLoop
 from groundex.agent.backends.coordinates import Family
 from groundex.agent.encoding import END_OF_TURN
 from groundex.agent.backends.messages import inline_images
@@ -56,32 +57,56 @@ class VllmOfflinePlanner(PlannerChatModel):
     temperature: float = 0.0
     max_model_len: int = 8192
     enforce_eager: bool = False
-    max_batch: int = 64
+    max_batch: int = 64  # requests in flight at once
     kv_cache_bytes: int | None = None
     _engine: Any = PrivateAttr()
-    _batcher: MicroBatcher = PrivateAttr()
+    _loop: EngineLoop = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
         self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}|{self.kv_cache_bytes}"),
                               lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len,
                                                    self.enforce_eager, self.kv_cache_bytes))
-        self._batcher = MicroBatcher(self._run_batch, max_batch=self.max_batch)
+        self._loop = EngineLoop(self._add_requests, self._step, max_in_flight=self.max_batch, name="vllm-offline")
 
     @property
     def batch_sizes(self) -> list[int]:
-        """The size of every engine call so far."""
-        return self._batcher.batch_sizes
+        """How many requests joined the engine at each admission so far (they run together with those in flight)."""
+        return self._loop.admitted
 
-    def _run_batch(self, requests: Sequence[tuple[Sequence[BaseMessage], list[dict] | None]]) -> list[AIMessage]:
-        replies: list[AIMessage | None] = [None] * len(requests)
+    @property
+    def peak_in_flight(self) -> int:
+        """The most requests the engine has run together so far."""
+        return self._loop.peak_in_flight
+
+    def _enqueue(self, conversations: Sequence[Sequence[BaseMessage]], tools: list[dict] | None) -> list[str]:
+        """Render conversations with the chat template and add them to the engine; the request ids their outputs
+        will carry."""
+        from vllm import SamplingParams
+        from vllm.lora.request import LoRARequest
+
+        prepared = [convert_to_openai_messages(inline_images(c, keep_images=self.multimodal)) for c in conversations]
+        internal_ids = self._engine.enqueue_chat(
+            # the chat template's end of turn is a plain string for non-ChatML tokenizers (Gemma): stop on it
+            prepared, SamplingParams(temperature=self.temperature, max_tokens=self.max_new_tokens, stop=[END_OF_TURN]),
+            lora_request=LoRARequest("groundex", 1, self.adapter) if self.adapter else None,
+            chat_template=load_template("chat_template"), tools=tools or None,
+            chat_template_kwargs={"text_only": not self.multimodal}, use_tqdm=False)
+        # vLLM returns its internal ids, "<id>-<8 random characters>"; outputs carry the "<id>" it was given
+        return [internal.rsplit("-", 1)[0] for internal in internal_ids]
+
+    def _add_requests(self, requests: Sequence[tuple[Sequence[BaseMessage], list[dict] | None]]) -> list[str]:
+        ids: list[str | None] = [None] * len(requests)
         by_tools: dict[str, list[int]] = {}
         for index, (_, tools) in enumerate(requests):
             by_tools.setdefault(json.dumps(tools, sort_keys=True), []).append(index)
         for indices in by_tools.values():
-            answers = self.generate_batch([requests[i][0] for i in indices], requests[indices[0]][1])
-            for index, answer in zip(indices, answers):
-                replies[index] = answer
-        return replies
+            for index, request_id in zip(indices, self._enqueue([requests[i][0] for i in indices], requests[indices[0]][1])):
+                ids[index] = request_id
+        return ids  # type: ignore[return-value]
+
+    def _step(self) -> list[tuple[str, AIMessage]]:
+        return [(output.request_id, _reply(output.outputs[0].text))
+                for output in self._engine.llm_engine.step() if output.finished]
 
     @property
     def _llm_type(self) -> str:
@@ -91,26 +116,12 @@ class VllmOfflinePlanner(PlannerChatModel):
     def family(self) -> Family:
         return self.model_family
 
-    def generate_batch(self, conversations: Sequence[Sequence[BaseMessage]], tools: list[dict] | None = None) -> list[AIMessage]:
-        """Plan several posts in one engine call (vLLM batches them); one AIMessage per conversation."""
-        from vllm import SamplingParams
-        from vllm.lora.request import LoRARequest
-
-        prepared = [convert_to_openai_messages(inline_images(c, keep_images=self.multimodal)) for c in conversations]
-        outputs = self._engine.chat(
-            # the chat template's end of turn is a plain string for non-ChatML tokenizers (Gemma): stop on it
-            prepared, SamplingParams(temperature=self.temperature, max_tokens=self.max_new_tokens, stop=[END_OF_TURN]),
-            lora_request=LoRARequest("groundex", 1, self.adapter) if self.adapter else None,
-            chat_template=load_template("chat_template"), tools=tools or None,
-            chat_template_kwargs={"text_only": not self.multimodal}, use_tqdm=False)
-        replies = []
-        for output in outputs:
-            raw = output.outputs[0].text
-            content, calls, problems = split_tool_calls(raw)
-            replies.append(AIMessage(content=content, tool_calls=calls, response_metadata={"raw": raw, "problems": problems}))
-        return replies
-
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None, tools: list[dict] | None = None,
                   **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self._batcher.submit((messages, tools)))])
+        return ChatResult(generations=[ChatGeneration(message=self._loop.submit((messages, tools)))])
+
+
+def _reply(raw: str) -> AIMessage:
+    content, calls, problems = split_tool_calls(raw)
+    return AIMessage(content=content, tool_calls=calls, response_metadata={"raw": raw, "problems": problems})

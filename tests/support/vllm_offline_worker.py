@@ -1,7 +1,8 @@
 """The vllm-offline planner in its own process (vLLM spawns workers: the __main__ guard is required).
 
 python -m tests.support.vllm_offline_worker WORK_DIR: builds a tiny Qwen2 text model, plans the four posts of
-examples/mini-gmner concurrently through the graph, and writes {"batch_sizes": [...], "posts": N} to
+examples/mini-gmner concurrently through the graph, and writes {"batch_sizes": [...], "peak_in_flight": K,
+"posts": N} to
 WORK_DIR/report.json (not stdout: vLLM logs there while it shuts down).
 """
 
@@ -32,7 +33,8 @@ def main(work: Path) -> None:
         asyncio.run(run_posts(posts, Extractor(toolbox), load_preset("gmner"), log, concurrency=4))
     finally:
         log.close()
-    (work / "report.json").write_text(json.dumps({"batch_sizes": planner.batch_sizes, "posts": len(log.done)}))
+    (work / "report.json").write_text(json.dumps({"batch_sizes": planner.batch_sizes, "peak_in_flight": planner.peak_in_flight,
+                                                       "posts": len(log.done)}))
 
 
 if __name__ == "__main__":
