@@ -118,16 +118,24 @@ class GreedyTextDecoder:
         softcap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
         self.softcap = float(softcap) if softcap else None  # monotonic: changes margins, not the argmax
         self._last_prompt: tuple[list[int], Any] | None = None  # explicit cache: the last prompt's ids and KV cache
+        self.sliding_window: int | None = getattr(model.config.get_text_config(), "sliding_window", None)
         self._allowed_set: frozenset[int] = frozenset()  # the current prompt's trimmed vocabulary
         # the whole output layer in bf16, for screening the steps the trimmed layer is unsure of
         self._screen_weight = self.head.weight.detach().to(torch.bfloat16) if self.vocabulary else None
 
-    def _prompt_cache(self, prompt: list[int]) -> tuple[Any, int]:
+    def _reuses_prefix(self, prompt: list[int], max_new_tokens: int) -> bool:
+        """Whether this decoding keeps or uses a prompt's KV cache: only where the prompt and answer fit in the
+        model's sliding window (Gemma 3: 512 tokens), since a cropped sliding-window cache cannot be prefilled
+        again past it."""
+        return self.options.reuse_prefix and (self.sliding_window is None
+                                              or len(prompt) + max_new_tokens < self.sliding_window)
+
+    def _prompt_cache(self, prompt: list[int], max_new_tokens: int) -> tuple[Any, int]:
         """A KV cache holding the longest prefix this prompt shares with the last one (the system prompt, for
         posts of one schema), and how many prompt tokens it holds; an empty cache and 0 when none is shared."""
         from transformers import DynamicCache
 
-        if self.options.reuse_prefix and self._last_prompt is not None:
+        if self._reuses_prefix(prompt, max_new_tokens) and self._last_prompt is not None:
             last, last_cache = self._last_prompt
             shared = 0
             for a, b in zip(last, prompt[:-1]):  # the prompt's last token is always run, for its logits
@@ -149,11 +157,10 @@ class GreedyTextDecoder:
         allowed = self.vocabulary.for_prompt(prompt, prompt_text) if self.vocabulary else None
         allowed_weight = self.head.weight[allowed] if allowed is not None else None
         self._allowed_set = frozenset(allowed.tolist()) if allowed is not None else frozenset()
-        cache, cached_tokens = self._prompt_cache(prompt)
+        cache, cached_tokens = self._prompt_cache(prompt, max_new_tokens)
         hidden = self.body(input_ids=input_ids[:, cached_tokens:], past_key_values=cache,
                            use_cache=True).last_hidden_state[:, -1:]
-        if self.options.reuse_prefix:
-            self._last_prompt = (prompt, copy.deepcopy(cache))
+        self._last_prompt = (prompt, copy.deepcopy(cache)) if self._reuses_prefix(prompt, max_new_tokens) else None
         passes, full_steps = 1, 0
         best, used_full = self._next_tokens(hidden, allowed, allowed_weight)
         full_steps += used_full
