@@ -90,7 +90,7 @@ SHIPPED_ADAPTER_PREFIX = "builtin:"
 
 def resolve_adapter(adapter: str | None) -> str | None:
     """An adapter directory: ``builtin:<name>`` names one shipped in ``finetune/adapters/<name>/`` (package
-    data, e.g. ``builtin:gemma3-270m-gmner``, the cpu profile's); anything else is a path, kept as given."""
+    data, e.g. ``builtin:gemma3-270m-groundex``, the cpu profile's); anything else is a path, kept as given."""
     if adapter is None or not adapter.startswith(SHIPPED_ADAPTER_PREFIX):
         return adapter
     from importlib import resources

@@ -112,6 +112,7 @@ class GreedyTextDecoder:
         self.vocabulary = vocabulary if options.trim_vocabulary else None
         self.stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
         self.body = model.get_decoder()
+        self.device = next(model.parameters()).device
         self.head = model.get_output_embeddings()
         if getattr(self.head, "bias", None) is not None:
             raise ValueError("the fast decoder assumes an output layer without bias")
@@ -154,7 +155,8 @@ class GreedyTextDecoder:
     def decode(self, input_ids: torch.Tensor, prompt_text: str, max_new_tokens: int) -> DecodedAnswer:
         started = time.perf_counter()
         prompt = input_ids[0].tolist()
-        allowed = self.vocabulary.for_prompt(prompt, prompt_text) if self.vocabulary else None
+        input_ids = input_ids.to(self.device)
+        allowed = self.vocabulary.for_prompt(prompt, prompt_text).to(self.device) if self.vocabulary else None
         allowed_weight = self.head.weight[allowed] if allowed is not None else None
         self._allowed_set = frozenset(allowed.tolist()) if allowed is not None else frozenset()
         cache, cached_tokens = self._prompt_cache(prompt, max_new_tokens)
@@ -170,7 +172,7 @@ class GreedyTextDecoder:
             draft = prompt_lookup_draft(prompt + answer, self.options.max_ngram, self.options.draft_tokens) \
                 if self.options.draft_tokens else []
             draft = draft[:max_new_tokens - len(answer) - 1]
-            step = torch.tensor([[answer[-1], *draft]], dtype=torch.long)
+            step = torch.tensor([[answer[-1], *draft]], dtype=torch.long, device=self.device)
             hidden = self.body(input_ids=step, past_key_values=cache, use_cache=True).last_hidden_state
             passes += 1
             predicted, used_full = self._next_tokens(hidden, allowed, allowed_weight)
