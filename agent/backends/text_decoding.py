@@ -124,19 +124,18 @@ class GreedyTextDecoder:
         # the whole output layer in bf16, for screening the steps the trimmed layer is unsure of
         self._screen_weight = self.head.weight.detach().to(torch.bfloat16) if self.vocabulary else None
 
-    def _reuses_prefix(self, prompt: list[int], max_new_tokens: int) -> bool:
-        """Whether this decoding keeps or uses a prompt's KV cache: only where the prompt and answer fit in the
-        model's sliding window (Gemma 3: 512 tokens), since a cropped sliding-window cache cannot be prefilled
-        again past it."""
-        return self.options.reuse_prefix and (self.sliding_window is None
-                                              or len(prompt) + max_new_tokens < self.sliding_window)
+    def _reuses_prefix(self, prompt: list[int]) -> bool:
+        """Whether this decoding keeps or uses a prompt's KV cache: only where the prompt fits in the model's sliding
+        window (Gemma 3: 512 tokens), since a cropped sliding-window cache cannot be prefilled again past it (the
+        answer may run past the window: decoding then goes on as without reuse)."""
+        return self.options.reuse_prefix and (self.sliding_window is None or len(prompt) < self.sliding_window)
 
-    def _prompt_cache(self, prompt: list[int], max_new_tokens: int) -> tuple[Any, int]:
+    def _prompt_cache(self, prompt: list[int]) -> tuple[Any, int]:
         """A KV cache holding the longest prefix this prompt shares with the last one (the system prompt, for
         posts of one schema), and how many prompt tokens it holds; an empty cache and 0 when none is shared."""
         from transformers import DynamicCache
 
-        if self._reuses_prefix(prompt, max_new_tokens) and self._last_prompt is not None:
+        if self._reuses_prefix(prompt) and self._last_prompt is not None:
             last, last_cache = self._last_prompt
             shared = 0
             for a, b in zip(last, prompt[:-1]):  # the prompt's last token is always run, for its logits
@@ -159,10 +158,10 @@ class GreedyTextDecoder:
         allowed = self.vocabulary.for_prompt(prompt, prompt_text).to(self.device) if self.vocabulary else None
         allowed_weight = self.head.weight[allowed] if allowed is not None else None
         self._allowed_set = frozenset(allowed.tolist()) if allowed is not None else frozenset()
-        cache, cached_tokens = self._prompt_cache(prompt, max_new_tokens)
+        cache, cached_tokens = self._prompt_cache(prompt)
         hidden = self.body(input_ids=input_ids[:, cached_tokens:], past_key_values=cache,
                            use_cache=True).last_hidden_state[:, -1:]
-        self._last_prompt = (prompt, copy.deepcopy(cache)) if self._reuses_prefix(prompt, max_new_tokens) else None
+        self._last_prompt = (prompt, copy.deepcopy(cache)) if self._reuses_prefix(prompt) else None
         passes, full_steps = 1, 0
         best, used_full = self._next_tokens(hidden, allowed, allowed_weight)
         full_steps += used_full

@@ -120,13 +120,16 @@ def test_the_fast_decoder_writes_what_generate_writes_with_fewer_forward_passes(
 
     reference = _shipped_planner(cache_dir, None).bind_tools(planner_tools("lean"))
     fast = _shipped_planner(cache_dir, DecodingOptions()).bind_tools(planner_tools("lean"))
-    for index, text in enumerate(FAST_DECODING_POSTS):
+    called = 0
+    for text in FAST_DECODING_POSTS:
         expected, got = reference.invoke(_conversation(text)), fast.invoke(_conversation(text))
         assert got.response_metadata["raw"] == expected.response_metadata["raw"], text
-        assert got.tool_calls and [c["args"] for c in got.tool_calls] == [c["args"] for c in expected.tool_calls]
+        assert [c["args"] for c in got.tool_calls] == [c["args"] for c in expected.tool_calls]
+        called += bool(got.tool_calls)
         timing = got.response_metadata["timing"]
         # drafts: several answer tokens checked per pass (the prefill is one pass)
         assert timing["forward_passes"] < 0.75 * timing["generated_tokens"], timing
+    assert called >= 1  # the Messi and Collins posts name people the photo may show
     messi = fast.invoke(_conversation(FAST_DECODING_POSTS[0]))
     assert {e["text"] for e in json.loads(messi.content)["entities"]} >= {"Lionel Messi", "Neymar", "Camp Nou"}
     # the 41 seen FMNERG types make a prompt longer than Gemma's 512-token sliding window: drafts are cropped there
@@ -144,8 +147,9 @@ def test_the_fast_decoder_reuses_the_system_prompt_and_keeps_the_trimmed_vocabul
     assert type(loaded.model).__name__ == "Gemma3ForCausalLM"  # the adapter is merged into the weights
     decoder = loaded.text_decoder
     encoded = [planner._encode(_conversation(text), None)[0]["input_ids"] for text in FAST_DECODING_POSTS[:2]]
-    first = decoder.decode(encoded[0], loaded.tokenizer.decode(encoded[0][0]), 96)
-    second = decoder.decode(encoded[1], loaded.tokenizer.decode(encoded[1][0]), 96)
+    # 256 new tokens (the cpu profile's limit) may run past the 512-token sliding window; the prompts do not
+    first = decoder.decode(encoded[0], loaded.tokenizer.decode(encoded[0][0]), 256)
+    second = decoder.decode(encoded[1], loaded.tokenizer.decode(encoded[1][0]), 256)
     system_tokens = len(loaded.tokenizer(system_text_of_gmner())["input_ids"])
     assert first.cached_prompt_tokens == 0 and second.cached_prompt_tokens >= system_tokens - 8
     assert first.full_vocabulary_steps == second.full_vocabulary_steps == 0
