@@ -1,7 +1,7 @@
 """Benchmark (c): planner throughput of a benchmark run against the number of posts in flight (``--concurrency``).
 
 Loads one profile's planner once (default ``cpu-vllm``: the Gemma 3 270M planner with the shipped adapter, in
-process through vLLM, whose ``MicroBatcher`` turns the posts in flight into one engine batch), then plans the same
+process through vLLM, whose engine loop batches the posts in flight continuously), then plans the same
 first N Twitter-GMNER dev posts, text-only, once per concurrency, through the real graph and the run's own
 ``run_posts``, and prints posts/s for each and the ratio to the first. Needs ``../shared/data`` (or --data).
 Run: python bench/planner_concurrency.py [--posts 96] [--concurrency 16,32,64] [--profile cpu-vllm]
