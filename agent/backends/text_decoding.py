@@ -3,8 +3,11 @@
 On two CPU cores a decoding step of the 270M planner is bound by memory bandwidth, not arithmetic: each step reads
 the 18 layers' weights (about 400 MB in fp32) and the 262,144 x 640 output layer (another 670 MB). transformers'
 ``generate`` also rebuilds its stop-string tables over the whole vocabulary on every call (about 1.4 s). This module
-decodes greedily with three changes, each switchable for measurement (``bench/cpu_latency.py``):
+decodes greedily with these changes, each switchable in ``DecodingOptions`` for measurement
+(``bench/text_decoding.py``):
 
+- **prompt-prefix KV reuse**: the last prompt's KV cache is kept, and a new prompt prefills only what it does not
+  share with it (the system prompt, for posts of one schema), where the prompt fits in the sliding window.
 - **prompt-lookup drafts**: the answer mostly copies the post (entity texts) and repeats itself (the JSON keys,
   the tool call that names an entity again), so the tokens that followed the latest matching n-gram of the prompt
   or the answer so far are proposed and checked in one forward pass. A step that checks 8 tokens costs about what
@@ -12,10 +15,10 @@ decodes greedily with three changes, each switchable for measurement (``bench/cp
   decoding would have chosen (up to float rounding between one and several positions per pass).
 - **a trimmed output layer**: logits are computed only for the tokens an answer to this prompt can use (the
   prompt's tokens, the contract's glue as the chat template renders it, and each word of the prompt re-tokenized
-  as it would start a JSON string; ``AnswerVocabulary``). Where the best of those is not clearly ahead
-  (``fallback_margin``), the step computes the whole output layer instead, so that a token the trimmed set lacks
-  can still win. Its effect on dev is measured, not assumed (README, performance).
-- **stop on the end-of-turn text** as token ids, checked on the decoded tail, built once per model.
+  as it would open or close a JSON string; ``AnswerVocabulary``). Where the best two of those are close
+  (``fallback_margin``), the whole layer is screened in bf16, so that a token the trimmed set lacks can still win.
+  Its effect on dev is measured, not assumed (README, performance).
+- **stop on the end-of-turn text**, checked on the decoded tail of the answer.
 
 Batch size 1, no padding, no sampling: the chat and ``groundex extract`` path. Shapes: ``input_ids`` is
 ``[1, prompt_tokens]``; hidden states ``[1, positions, hidden]``.
@@ -42,7 +45,7 @@ class DecodingOptions:
     draft_tokens: int = 8
     max_ngram: int = 3
     trim_vocabulary: bool = True
-    fallback_margin: float = 1.0  # logits; trimmed steps whose best two are closer compute the whole layer
+    fallback_margin: float = 1.0  # logits; trimmed steps whose best two are closer screen the whole layer
     reuse_prefix: bool = True  # keep the KV cache of the last prompt; a new prompt prefills what differs
 
 
@@ -103,6 +106,16 @@ class AnswerVocabulary:
         return torch.tensor(sorted(ids), dtype=torch.long)
 
 
+@dataclass(frozen=True)
+class _TrimmedHead:
+    """One prompt's trimmed output layer: the allowed ids ``[allowed]`` (sorted), their rows of the output layer
+    ``[allowed, hidden]``, and the ids as a set for membership tests."""
+
+    ids: torch.Tensor
+    weight: torch.Tensor
+    id_set: frozenset[int]
+
+
 class GreedyTextDecoder:
     """Greedy decoding of a causal LM (``model.model`` the decoder body, ``model.lm_head`` the output layer)."""
 
@@ -120,7 +133,6 @@ class GreedyTextDecoder:
         self.softcap = float(softcap) if softcap else None  # monotonic: changes margins, not the argmax
         self._last_prompt: tuple[list[int], Any] | None = None  # explicit cache: the last prompt's ids and KV cache
         self.sliding_window: int | None = getattr(model.config.get_text_config(), "sliding_window", None)
-        self._allowed_set: frozenset[int] = frozenset()  # the current prompt's trimmed vocabulary
         # the whole output layer in bf16, for screening the steps the trimmed layer is unsure of
         self._screen_weight = self.head.weight.detach().to(torch.bfloat16) if self.vocabulary else None
 
@@ -155,15 +167,16 @@ class GreedyTextDecoder:
         started = time.perf_counter()
         prompt = input_ids[0].tolist()
         input_ids = input_ids.to(self.device)
-        allowed = self.vocabulary.for_prompt(prompt, prompt_text).to(self.device) if self.vocabulary else None
-        allowed_weight = self.head.weight[allowed] if allowed is not None else None
-        self._allowed_set = frozenset(allowed.tolist()) if allowed is not None else frozenset()
+        trimmed = None
+        if self.vocabulary is not None:
+            allowed = self.vocabulary.for_prompt(prompt, prompt_text).to(self.device)
+            trimmed = _TrimmedHead(allowed, self.head.weight[allowed], frozenset(allowed.tolist()))
         cache, cached_tokens = self._prompt_cache(prompt)
         hidden = self.body(input_ids=input_ids[:, cached_tokens:], past_key_values=cache,
                            use_cache=True).last_hidden_state[:, -1:]
         self._last_prompt = (prompt, copy.deepcopy(cache)) if self._reuses_prefix(prompt) else None
         passes, full_steps = 1, 0
-        best, used_full = self._next_tokens(hidden, allowed, allowed_weight)
+        best, used_full = self._next_tokens(hidden, trimmed)
         full_steps += used_full
         prefill_s = time.perf_counter() - started
         answer = [best[0]]
@@ -174,7 +187,7 @@ class GreedyTextDecoder:
             step = torch.tensor([[answer[-1], *draft]], dtype=torch.long, device=self.device)
             hidden = self.body(input_ids=step, past_key_values=cache, use_cache=True).last_hidden_state
             passes += 1
-            predicted, used_full = self._next_tokens(hidden, allowed, allowed_weight)
+            predicted, used_full = self._next_tokens(hidden, trimmed)
             full_steps += used_full
             accepted = 0
             while accepted < len(draft) and draft[accepted] == predicted[accepted]:
@@ -187,8 +200,7 @@ class GreedyTextDecoder:
             cache.crop(-(len(draft) - accepted))  # every pass: sliding-window layers trim themselves here too
         return DecodedAnswer(answer, prefill_s, time.perf_counter() - started, passes, full_steps, cached_tokens)
 
-    def _next_tokens(self, hidden: torch.Tensor, allowed: torch.Tensor | None,
-                     allowed_weight: torch.Tensor | None) -> tuple[list[int], int]:
+    def _next_tokens(self, hidden: torch.Tensor, trimmed: _TrimmedHead | None) -> tuple[list[int], int]:
         """The greedy token after each position of ``hidden`` ``[1, positions, hidden]``, and how many positions
         needed the whole output layer.
 
@@ -196,17 +208,16 @@ class GreedyTextDecoder:
         whole layer is screened in bf16 (a quarter of the fp32 layer's memory traffic), and a token outside the
         trimmed set that the screen ranks first replaces the choice if its exact (fp32) logit is higher."""
         states = hidden[0]
-        if allowed is None:
+        if trimmed is None:
             return self.head(states).argmax(-1).tolist(), 0
-        logits = states @ allowed_weight.T
-        top = logits.topk(2, dim=-1)
-        chosen = allowed[top.indices[:, 0]].tolist()
+        top = (states @ trimmed.weight.T).topk(2, dim=-1)
+        chosen = trimmed.ids[top.indices[:, 0]].tolist()
         margins = self._capped(top.values[:, 0]) - self._capped(top.values[:, 1])
         unsure = (margins < self.options.fallback_margin).nonzero().flatten().tolist()
         if unsure:
             screen = (states[unsure].to(torch.bfloat16) @ self._screen_weight.T).argmax(-1)
             for position, candidate in zip(unsure, screen.tolist()):
-                if candidate in self._allowed_set:
+                if candidate in trimmed.id_set:
                     continue
                 if float(states[position] @ self.head.weight[candidate]) > float(top.values[position, 0]):
                     chosen[position] = candidate

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from PIL import Image
 from pydantic import PrivateAttr
@@ -118,10 +118,7 @@ def contract_glue_ids(encoder: ChatEncoder) -> list[int]:
     for style in ANSWER_STYLES:
         for listed in (entities, entities[1:2], []):
             content, calls = render_planner_answer(listed, style)
-            messages = [{"role": "user", "content": [{"type": "text", "text": "post"}]},
-                        {"role": "assistant", "content": content,
-                         "tool_calls": [{"type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
-                                        for c in calls]}]
+            messages, _ = to_template_messages([HumanMessage("post"), AIMessage(content=content, tool_calls=calls)])
             text = encoder.render(messages, planner_tools(style), add_generation_prompt=False)
             ids.update(encoder.tokenizer(text, add_special_tokens=False)["input_ids"])
     return sorted(ids)

@@ -2,8 +2,8 @@
 
 Concurrent planner calls (one per post, from the graph's worker threads) are batched continuously: an
 ``EngineLoop`` thread renders each conversation with ``LLM.enqueue_chat`` as it arrives and steps the engine, so a
-post joins the running batch and returns when its own answer ends (not when the longest answer of a batch does). vllm is imported only when this backend is built;
-without it the error says how to install it. A script that builds this backend needs the
+post joins the running batch and returns when its own answer ends (not when the longest answer of a batch does).
+vllm is imported only when this backend is built; without it the error says how to install it. A script that builds this backend needs the
 ``if __name__ == "__main__":`` guard: vLLM starts its workers with spawn.
 """
 
