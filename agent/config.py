@@ -59,6 +59,14 @@ class PlannerSettings(_Strict):
         default=True, description="transformers backend, text-only model, greedy: decode with groundex's own loop "
         "(merged LoRA, prompt-lookup drafts, an output layer trimmed to the prompt's words and the contract; "
         "agent/backends/text_decoding.py); false: transformers' generate")
+    merge_adapter: bool = Field(
+        default=True, description="vllm-offline, and the transformers fast decoder: merge the adapter into the base "
+        "weights once, into a copy under <cache_dir>/models/merged/ (keyed by a digest of the adapter), and load that. "
+        "vLLM on CPU applies a LoRA per request about 8x slower (agent/backends/merged_models.py); false: vLLM applies "
+        "the adapter per request, transformers merges it at every load")
+    enforce_eager: bool = Field(
+        default=False, description="vllm-offline only: run the model eagerly, without torch.compile / CUDA graphs (on "
+        "2 CPU cores compiling Gemma 3 270M added about 55 s to the engine's start and no measured throughput)")
     timeout_s: float = Field(default=120.0, gt=0, description="per request, seconds")
     max_retries: int = Field(default=2, ge=0, description="retries of a failed request")
     kv_cache_gib: float | None = Field(

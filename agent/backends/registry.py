@@ -31,7 +31,8 @@ def _transformers(settings: PlannerSettings, cache_dir: Path) -> PlannerChatMode
                                family_override=None if settings.family == "auto" else settings.family,
                                max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                                min_pixels=settings.min_pixels, max_pixels=settings.max_pixels,
-                               decoding=DecodingOptions() if settings.fast_decoding else None)
+                               decoding=DecodingOptions() if settings.fast_decoding else None,
+                               merged_cache_dir=cache_dir if settings.merge_adapter else None)
 
 
 def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
@@ -49,9 +50,15 @@ def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel
 def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:
     from groundex.agent.backends.vllm_offline import VllmOfflinePlanner
 
-    return VllmOfflinePlanner(model_id=resolve_model(settings.model, cache_dir), adapter=resolve_adapter(settings.adapter),
-                              model_family=configured_family(settings), max_new_tokens=settings.max_new_tokens,
-                              temperature=settings.temperature, kv_cache_bytes=settings.kv_cache_bytes)
+    family = configured_family(settings)
+    model, adapter = resolve_model(settings.model, cache_dir), resolve_adapter(settings.adapter)
+    if adapter and settings.merge_adapter:  # vLLM serves one merged model: no LoRA kernels per request
+        from groundex.agent.backends.merged_models import merged_model
+
+        model, adapter = merged_model(model, adapter, family, cache_dir), None
+    return VllmOfflinePlanner(model_id=model, adapter=adapter, model_family=family, max_new_tokens=settings.max_new_tokens,
+                              temperature=settings.temperature, kv_cache_bytes=settings.kv_cache_bytes,
+                              enforce_eager=settings.enforce_eager)
 
 
 def _spacy(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:

