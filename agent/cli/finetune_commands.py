@@ -109,9 +109,11 @@ def export_command(
     adapter: Annotated[Path, typer.Option("--adapter", help="the trained adapter folder")],
     max_lora_rank: Annotated[int, typer.Option("--max-lora-rank", help="the server's --max-lora-rank")] = 64,
     name: Annotated[str, typer.Option("--name", help="the --lora-modules name to serve it under")] = "groundex",
+    merge: Annotated[bool, typer.Option("--merge", help="merge the adapter into a cached copy of its base and print "
+                                        "the command that serves that copy (no LoRA kernels: the fast way on CPU)")] = False,
 ) -> None:
     """Check an adapter against what vLLM serves and print the serve command."""
-    from groundex.finetune.export import check_adapter
+    from groundex.finetune.export import check_adapter, merged_serve_command
 
     report = check_adapter(adapter, max_lora_rank, name)
     stdout.print(f"adapter {adapter}: LoRA rank {report.rank}, alpha {report.alpha}, base {report.base_model}, "
@@ -120,6 +122,11 @@ def export_command(
         stderr.print(f"[red]problem:[/red] {problem}", highlight=False)
     if not report.servable:
         raise typer.Exit(1)
+    if merge:
+        merged, command = merged_serve_command(adapter, name)
+        stdout.print(f"merged into {merged}; serve it with:", highlight=False)
+        stdout.print(command, highlight=False, soft_wrap=True)
+        return
     stdout.print("servable by vLLM as is:", highlight=False)
     stdout.print(report.serve_command, highlight=False, soft_wrap=True)
 
