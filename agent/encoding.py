@@ -15,6 +15,7 @@ to mark the assistant tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -102,10 +103,14 @@ class ChatEncoder:
 
     @classmethod
     def load(cls, model_id: str, family: Family, min_pixels: int = QWEN_MIN_PIXELS,
-             max_pixels: int = QWEN_MAX_PIXELS) -> "ChatEncoder":
-        from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
+             max_pixels: int = QWEN_MAX_PIXELS, cache_dir: Path | None = None) -> "ChatEncoder":
+        """``cache_dir``: keep a snapshot of the loaded tokenizer there and read it on later loads
+        (``backends.tokenizer_snapshots``); ``None`` loads with ``from_pretrained`` every time."""
+        from transformers import AutoImageProcessor, AutoProcessor
 
-        encoder = cls(AutoTokenizer.from_pretrained(model_id), family, min_pixels=min_pixels, max_pixels=max_pixels)
+        from groundex.agent.backends.tokenizer_snapshots import load_tokenizer
+
+        encoder = cls(load_tokenizer(model_id, cache_dir), family, min_pixels=min_pixels, max_pixels=max_pixels)
         if family != "text":
             try:
                 encoder.processor = AutoProcessor.from_pretrained(model_id)

@@ -32,7 +32,7 @@ def _transformers(settings: PlannerSettings, cache_dir: Path) -> PlannerChatMode
                                max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
                                min_pixels=settings.min_pixels, max_pixels=settings.max_pixels,
                                decoding=DecodingOptions() if settings.fast_decoding else None,
-                               merged_cache_dir=cache_dir if settings.merge_adapter else None)
+                               cache_dir=cache_dir, merge_adapter=settings.merge_adapter, dtype=settings.dtype)
 
 
 def _vllm_server(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:

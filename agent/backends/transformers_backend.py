@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -30,6 +30,7 @@ from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.parsing import parse_box_answer
+from groundex.agent.backends.precision import bf16_supported
 from groundex.agent.backends.text_decoding import AnswerVocabulary, DecodingOptions, GreedyTextDecoder
 from groundex.agent.contract import ANSWER_STYLES, PlannedEntity, planner_tools, render_planner_answer, split_tool_calls
 from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
@@ -38,6 +39,7 @@ from groundex.tools.base import ToolSetupError
 from groundex.tools.images import image_size
 from groundex.tools.loading import cached
 
+WeightType = Literal["auto", "float32", "bfloat16"]  # planner.dtype
 
 
 @dataclass
@@ -71,13 +73,15 @@ class LoadedPlanner:
 
 def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWEN_MIN_PIXELS,
                        max_pixels: int = QWEN_MAX_PIXELS, family: Family | None = None,
-                       decoding: DecodingOptions | None = None, merged_cache_dir: Path | None = None) -> LoadedPlanner:
+                       decoding: DecodingOptions | None = None, cache_dir: Path | None = None,
+                       merge_adapter: bool = True, dtype: WeightType = "auto") -> LoadedPlanner:
     """Load weights, tokenizer and image processing once; the adapter is applied with PEFT.
 
     ``family`` overrides the one read from the model's config (``planner.family`` in a profile). ``decoding``: for a
     text-only model, decode with ``GreedyTextDecoder`` and these options; the adapter is then merged into the
-    weights (one matmul a layer instead of three), so the model is no longer a ``PeftModel``. With
-    ``merged_cache_dir`` that merge is done once and saved there (``merged_models``); later loads read the copy."""
+    weights (one matmul a layer instead of three), so the model is no longer a ``PeftModel``. ``cache_dir``
+    (``Settings.cache_dir``) keeps the tokenizer's snapshot and, with ``merge_adapter``, that merge, done once
+    (``merged_models``); later loads read them. ``dtype``: see ``weight_dtype``."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
     try:
@@ -89,13 +93,12 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
     family = family or family_from_model_type(config.model_type)
     fast_text = decoding is not None and family == "text"
     weights = model_id
-    if fast_text and adapter and merged_cache_dir is not None:
+    if fast_text and adapter and merge_adapter and cache_dir is not None:
         from groundex.agent.backends.merged_models import merged_model
 
-        weights, adapter = merged_model(model_id, adapter, family, merged_cache_dir), None
-    dtype = torch.bfloat16 if torch.cuda.is_available() else torch.float32
+        weights, adapter = merged_model(model_id, adapter, family, cache_dir), None
     auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
-    model = auto_class.from_pretrained(weights, dtype=dtype)
+    model = auto_class.from_pretrained(weights, dtype=weight_dtype(dtype, fast_text))
     if adapter:
         from peft import PeftModel
 
@@ -106,7 +109,7 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
     if torch.cuda.is_available():
         model = model.to("cuda")
     model.eval()
-    encoder = ChatEncoder.load(model_id, family, min_pixels, max_pixels)
+    encoder = ChatEncoder.load(model_id, family, min_pixels, max_pixels, cache_dir)
     if not fast_text:
         return LoadedPlanner(model=model, encoder=encoder)
     if adapter:
@@ -114,6 +117,17 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
     vocabulary = AnswerVocabulary(encoder.tokenizer, contract_glue_ids(encoder))
     decoder = GreedyTextDecoder(model, encoder.tokenizer, END_OF_TURN, vocabulary, decoding)
     return LoadedPlanner(model=model, encoder=encoder, text_decoder=decoder)
+
+
+def weight_dtype(requested: WeightType, fast_text: bool) -> torch.dtype:
+    """The planner's weight type: ``requested`` unless ``auto``, which is bfloat16 on a GPU, and on a CPU for the
+    fast text decoder (``fast_text``) where bf16 matmuls are native (``bf16_supported``), else float32. Other CPU
+    paths stay float32: ``generate`` and the image questions are the reference the fast decoder is measured against."""
+    if requested != "auto":
+        return getattr(torch, requested)
+    if torch.cuda.is_available() or (fast_text and bf16_supported()):
+        return torch.bfloat16
+    return torch.float32
 
 
 def contract_glue_ids(encoder: ChatEncoder) -> list[int]:
@@ -143,16 +157,19 @@ class TransformersPlanner(PlannerChatModel):
     min_pixels: int = QWEN_MIN_PIXELS
     max_pixels: int = QWEN_MAX_PIXELS
     decoding: DecodingOptions | None = DecodingOptions()  # text-only models, greedy: the fast decoder; None: generate
-    merged_cache_dir: Path | None = None  # with the fast decoder: merge the adapter once into a copy here
+    cache_dir: Path | None = None  # tokenizer snapshots, and merged copies of base + adapter; None: neither
+    merge_adapter: bool = True  # fast decoder + cache_dir: load base + adapter merged once into a copy
+    dtype: WeightType = "auto"  # the weights' float type (weight_dtype)
     _loaded: LoadedPlanner = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
         decoding = self.decoding if self.temperature == 0 else None
         key = (f"{self.model_id}|{self.adapter}|{self.min_pixels}|{self.max_pixels}|{self.family_override}|{decoding}|"
-               f"{self.merged_cache_dir}")
+               f"{self.cache_dir}|{self.merge_adapter}|{self.dtype}")
         self._loaded = cached(("transformers-planner", key),
                               lambda: load_planner_model(self.model_id, self.adapter, self.min_pixels, self.max_pixels,
-                                                         self.family_override, decoding, self.merged_cache_dir))
+                                                         self.family_override, decoding, self.cache_dir,
+                                                         self.merge_adapter, self.dtype))
 
     @property
     def _llm_type(self) -> str:

@@ -59,9 +59,11 @@ def test_a_folder_without_an_adapter_is_a_clear_error(tiny_text_and_adapter, tmp
 def test_the_fast_decoder_writes_the_same_answer_from_the_merged_copy(tiny_text_and_adapter, tmp_path):
     model_dir, adapter = tiny_text_and_adapter
     messages = [SystemMessage("List the named entities."), HumanMessage("Messi scores again for Barcelona")]
+    # float32: the copy holds the weights merged in float32, bit for bit what merging at load computes
     from_copy = TransformersPlanner(model_id=str(model_dir), adapter=str(adapter), max_new_tokens=16,
-                                    merged_cache_dir=tmp_path)
-    merged_at_load = TransformersPlanner(model_id=str(model_dir), adapter=str(adapter), max_new_tokens=16)
+                                    cache_dir=tmp_path, dtype="float32")
+    merged_at_load = TransformersPlanner(model_id=str(model_dir), adapter=str(adapter), max_new_tokens=16,
+                                         dtype="float32")
     assert from_copy._loaded.text_decoder is not None
     assert type(from_copy._loaded.model).__name__ == "Qwen2ForCausalLM"  # no PEFT wrapper: the weights are merged
     assert any((tmp_path / "models" / "merged").iterdir())

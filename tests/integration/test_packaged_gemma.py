@@ -103,7 +103,7 @@ def _shipped_planner(cache_dir, decoding):
     from groundex.agent.backends.packaged_models import resolve_adapter
 
     return TransformersPlanner(model_id=resolve_model(GEMMA, cache_dir), adapter=resolve_adapter("builtin:gemma3-270m-groundex"),
-                               max_new_tokens=128, decoding=decoding)
+                               max_new_tokens=128, decoding=decoding, dtype="float32")  # generate's numerics
 
 
 def _conversation(text, types="gmner"):

@@ -23,3 +23,16 @@ def test_a_longer_match_wins_over_a_later_shorter_one():
 def test_no_earlier_occurrence_proposes_nothing():
     assert prompt_lookup_draft([1, 2, 3], max_ngram=3, max_tokens=4) == []
     assert prompt_lookup_draft([4], max_ngram=3, max_tokens=4) == []
+
+
+def test_auto_weights_are_bf16_only_for_the_fast_text_decoder_on_a_cpu_with_native_bf16():
+    import torch
+
+    from groundex.agent.backends.precision import bf16_supported
+    from groundex.agent.backends.transformers_backend import weight_dtype
+
+    native = torch.cuda.is_available() or bf16_supported()
+    assert weight_dtype("auto", fast_text=True) == (torch.bfloat16 if native else torch.float32)
+    assert weight_dtype("auto", fast_text=False) == (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
+    assert weight_dtype("float32", fast_text=True) == torch.float32
+    assert weight_dtype("bfloat16", fast_text=False) == torch.bfloat16
