@@ -1,8 +1,9 @@
 """The fast text decoder against transformers' ``generate``: same answers? how much faster? (warm, one post at a time)
 
 Plans the first N Twitter-GMNER dev posts (text-only, the gmner types) with the profile's planner decoded by
-``generate`` (the reference) and by ``GreedyTextDecoder`` with its changes added one at a time: the own loop, the
-reuse of the last prompt's KV cache, prompt-lookup drafts, the trimmed output layer. For each it prints seconds per post (median and mean), forward passes, steps that fell back to the
+``generate`` (the reference, float32) and by ``GreedyTextDecoder`` with its changes added one at a time: the own
+loop, the reuse of the last prompt's KV cache, prompt-lookup drafts, the trimmed output layer (all float32), and
+the profile's weight type (``planner.dtype``; auto is bf16 on a CPU with native bf16 matmuls). For each it prints seconds per post (median and mean), forward passes, steps that fell back to the
 whole output layer, and how many raw answers equal the reference's character for character; the posts whose
 answers differ are listed. The last line reads ``decoding <median s> s/post, <ratio>x vs generate, <same>/<N>
 answers identical`` for the default options. Run it with nothing else on the machine.
@@ -31,14 +32,17 @@ from groundex.agent.contract import planner_tools, resolve_answer_style  # noqa:
 from groundex.agent.prompting import system_text, user_text  # noqa: E402
 from groundex.eval.datasets import load_split  # noqa: E402
 
-VARIANTS: dict[str, DecodingOptions | None] = {
-    "generate": None,
-    "own loop": DecodingOptions(draft_tokens=0, trim_vocabulary=False, reuse_prefix=False),
-    "+ prompt-prefix KV reuse": DecodingOptions(draft_tokens=0, trim_vocabulary=False),
-    "+ drafts": DecodingOptions(trim_vocabulary=False),
-    "+ drafts + trimmed vocabulary (default)": DecodingOptions(),
+# (decoding options, weight type) per row; None options: transformers' generate. float32 up to the trimmed output
+# layer; the default adds the profile's planner.dtype (auto: bf16 on a CPU with native bf16 matmuls)
+VARIANTS: dict[str, tuple[DecodingOptions | None, str]] = {
+    "generate": (None, "float32"),
+    "own loop": (DecodingOptions(draft_tokens=0, trim_vocabulary=False, reuse_prefix=False), "float32"),
+    "+ prompt-prefix KV reuse": (DecodingOptions(draft_tokens=0, trim_vocabulary=False), "float32"),
+    "+ drafts": (DecodingOptions(trim_vocabulary=False), "float32"),
+    "+ drafts + trimmed vocabulary": (DecodingOptions(), "float32"),
+    "+ the profile's dtype (default)": (DecodingOptions(), "profile"),
 }
-DEFAULT = "+ drafts + trimmed vocabulary (default)"
+DEFAULT = "+ the profile's dtype (default)"
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ def main() -> None:
     base = build_planner(planner_settings, settings.cache_dir)
     results: dict[str, list[Answered]] = {}
     variants = {n: o for n, o in VARIANTS.items() if not args.quick or n in ("generate", DEFAULT)}
-    for name, options in variants.items():
-        planner = base.model_copy(update={"decoding": options})
+    for name, (options, dtype) in variants.items():
+        planner = base.model_copy(update={"decoding": options, "dtype": planner_settings.dtype if dtype == "profile" else dtype})
         planner.model_post_init(None)
         bound = planner.bind_tools(planner_tools(style))
         bound.invoke(conversations[0])  # warm-up, untimed

@@ -86,7 +86,7 @@ def merged_serve_command(adapter_dir: Path, name: str = "groundex") -> tuple[Pat
     settings = load_settings()
     base = resolve_model(report.base_model, settings.cache_dir)
     family = family_from_model_type(AutoConfig.from_pretrained(base).model_type)
-    merged = Path(merged_model(base, str(adapter_dir.resolve()), family, settings.cache_dir))
+    merged = Path(merged_model(base, str(adapter_dir.resolve()), family, settings.cache_dir, "bfloat16"))
     cpu_kv_cache_bytes = settings.profiles[CPU_VLLM_PROFILE].planner.kv_cache_bytes
     command = (f"{_serve_command(cpu_kv_cache_bytes)} {merged} --served-model-name {name} --enable-auto-tool-choice "
                f"--tool-call-parser hermes --chat-template {chat_template_path()}")

@@ -1,5 +1,5 @@
 """Shared fixtures: where the repository, its examples and the shared datasets are; small test images; the
-device the tiny-model tests run on.
+device the tiny-model tests run on. ``GROUNDEX_CACHE_DIR`` defaults to a fresh temporary folder for the run.
 
 ``GROUNDEX_TEST_DEVICE`` picks that device: ``cpu`` (the default, also on a machine with a GPU: CUDA is hidden
 before torch starts) or ``cuda``. With ``cuda`` the components choose CUDA and bf16 as they do for a user (the
@@ -10,6 +10,7 @@ stops at once instead of passing on the CPU.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ if TEST_DEVICE not in ("cpu", "cuda"):
     raise pytest.UsageError(f"GROUNDEX_TEST_DEVICE must be cpu or cuda, not {TEST_DEVICE!r}")
 if TEST_DEVICE == "cpu":
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before any torch import: the default suite never touches a GPU
+# what the tests convert, merge and snapshot (tokenizers of tiny models in temporary folders) stays out of the
+# user's ~/.cache/groundex; tests that need a cache of their own still pass one explicitly
+os.environ.setdefault("GROUNDEX_CACHE_DIR", tempfile.mkdtemp(prefix="groundex-test-cache-"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -55,7 +55,8 @@ def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> PlannerChatMode
     if adapter and settings.merge_adapter:  # vLLM serves one merged model: no LoRA kernels per request
         from groundex.agent.backends.merged_models import merged_model
 
-        model, adapter = merged_model(model, adapter, family, cache_dir), None
+        # bf16: the type vLLM runs it in (on CPU and GPU); half the bytes of a float32 copy to read at each start
+        model, adapter = merged_model(model, adapter, family, cache_dir, "bfloat16"), None
     return VllmOfflinePlanner(model_id=model, adapter=adapter, model_family=family, max_new_tokens=settings.max_new_tokens,
                               temperature=settings.temperature, kv_cache_bytes=settings.kv_cache_bytes,
                               enforce_eager=settings.enforce_eager)

@@ -93,12 +93,14 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
     family = family or family_from_model_type(config.model_type)
     fast_text = decoding is not None and family == "text"
     weights = model_id
+    torch_dtype = weight_dtype(dtype, fast_text)
     if fast_text and adapter and merge_adapter and cache_dir is not None:
         from groundex.agent.backends.merged_models import merged_model
 
-        weights, adapter = merged_model(model_id, adapter, family, cache_dir), None
+        precision = "bfloat16" if torch_dtype == torch.bfloat16 else "float32"
+        weights, adapter = merged_model(model_id, adapter, family, cache_dir, precision), None
     auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
-    model = auto_class.from_pretrained(weights, dtype=weight_dtype(dtype, fast_text))
+    model = auto_class.from_pretrained(weights, dtype=torch_dtype)
     if adapter:
         from peft import PeftModel
 

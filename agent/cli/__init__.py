@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+
 import typer
 
 from groundex.agent.cli import (
@@ -22,6 +26,31 @@ finetune_commands.register(app)
 eval_commands.register(app)
 
 
+# commands that have written everything they produce (stdout flushed, files closed) when they return
+ONE_SHOT_COMMANDS = frozenset({"extract"})
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    A one-shot command ends without the interpreter's teardown: its exit handlers run (``atexit``: logging, a vLLM
+    engine's shutdown), stdout and stderr are flushed, and the process exits with the command's code. Unloading
+    torch, transformers and langgraph module by module took 1.5 s of an 8.4 s cold ``groundex extract`` (the
+    command itself had returned at 6.9 s); nothing of the command's work is left to that teardown."""
+    one_shot = len(sys.argv) > 1 and sys.argv[1] in ONE_SHOT_COMMANDS
+    try:
+        app()
+    except SystemExit as finished:
+        if not one_shot:
+            raise
+        code = finished.code
+        if isinstance(code, str):  # what sys.exit("message") would print
+            print(code, file=sys.stderr)
+            code = 1
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (BrokenPipeError, OSError):  # a reader that closed the pipe (| head) has what it wanted
+                pass
+        os._exit(code or 0)

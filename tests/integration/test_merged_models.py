@@ -4,6 +4,8 @@ and the transformers fast decoder writes the same answer from it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -30,7 +32,7 @@ def test_the_merged_copy_computes_what_base_plus_peft_computes_and_is_made_once(
 
     model_dir, adapter = tiny_text_and_adapter
     merged = merged_model(str(model_dir), str(adapter), "text", tmp_path)
-    weights = next(p for p in (tmp_path / "models" / "merged").glob("*/model.safetensors"))
+    weights = Path(merged) / "model.safetensors"
     made = weights.stat().st_mtime_ns
     assert merged_model(str(model_dir), str(adapter), "text", tmp_path) == merged
     assert weights.stat().st_mtime_ns == made  # the second call reads the copy
@@ -42,6 +44,12 @@ def test_the_merged_copy_computes_what_base_plus_peft_computes_and_is_made_once(
         base = AutoModelForCausalLM.from_pretrained(model_dir)(ids).logits
     assert torch.allclose(copy, reference, atol=1e-5)
     assert not torch.allclose(copy, base, atol=1e-3)  # the adapter is in it
+    # the bf16 copy (what vLLM serves): the float32 merge, rounded once, in its own folder
+    half = merged_model(str(model_dir), str(adapter), "text", tmp_path, "bfloat16")
+    assert half != merged and half.endswith("-bf16")
+    exact = AutoModelForCausalLM.from_pretrained(merged).state_dict()
+    for name, tensor in AutoModelForCausalLM.from_pretrained(half, dtype=torch.bfloat16).state_dict().items():
+        assert tensor.dtype == torch.bfloat16 and torch.equal(tensor, exact[name].to(torch.bfloat16)), name
 
 
 def test_a_retrained_adapter_gets_its_own_copy(tiny_text_and_adapter, tmp_path):
