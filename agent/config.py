@@ -68,6 +68,10 @@ class PlannerSettings(_Strict):
         "weights once, into a copy under <cache_dir>/models/merged/ (keyed by a digest of the adapter), and load that. "
         "vLLM on CPU applies a LoRA per request about 8x slower (agent/backends/merged_models.py); false: vLLM applies "
         "the adapter per request, transformers merges it at every load")
+    cpu_threads_bind: str | None = Field(
+        default=None, description="vllm-offline on a CPU: the cores vLLM's model worker runs on (vLLM's "
+        "VLLM_CPU_OMP_THREADS_BIND, e.g. '0-3'); 'all': every core this process may use. Unset: vLLM's default, which "
+        "keeps one core for its scheduler. The environment variable, when set, wins")
     enforce_eager: bool = Field(
         default=False, description="vllm-offline only: run the model eagerly, without torch.compile / CUDA graphs (on "
         "2 CPU cores compiling Gemma 3 270M added about 55 s to the engine's start and no measured throughput)")

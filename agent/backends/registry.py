@@ -59,7 +59,7 @@ def _vllm_offline(settings: PlannerSettings, cache_dir: Path) -> PlannerChatMode
         model, adapter = merged_model(model, adapter, family, cache_dir, "bfloat16"), None
     return VllmOfflinePlanner(model_id=model, adapter=adapter, model_family=family, max_new_tokens=settings.max_new_tokens,
                               temperature=settings.temperature, kv_cache_bytes=settings.kv_cache_bytes,
-                              enforce_eager=settings.enforce_eager)
+                              enforce_eager=settings.enforce_eager, cpu_threads_bind=settings.cpu_threads_bind)
 
 
 def _spacy(settings: PlannerSettings, cache_dir: Path) -> PlannerChatModel:

