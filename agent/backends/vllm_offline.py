@@ -38,7 +38,8 @@ def cpu_cores(setting: str | None) -> str | None:
     (``"0,1"``); other values pass as given; ``None`` stays unset."""
     if setting != "all":
         return setting
-    return ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)  # not Linux
+    return ",".join(str(core) for core in sorted(allowed))
 
 
 @contextmanager
