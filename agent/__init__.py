@@ -25,7 +25,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                  "planner_tools", "render_planner_answer", "resolve_answer_style"),
     "prompting": ("system_text", "user_text"),
     "encoding": ("IGNORE_INDEX", "ChatEncoder", "TrainingEncoding"),
-    "backends.coordinates": ("QWEN_MAX_PIXELS", "QWEN_MIN_PIXELS", "family_from_model_type"),
+    "backends.coordinates": ("QWEN_MAX_PIXELS", "QWEN_MIN_PIXELS", "auto_model_class", "family_from_model_type"),
     "backends.packaged_models": ("converted_dir", "is_packaged", "resolve_model"),
     "backends.merged_models": ("merged_model",),
     "backends.precision": ("bf16_supported",),
@@ -50,7 +50,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from groundex.agent.backends.coordinates import QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, family_from_model_type  # noqa: F401
+    from groundex.agent.backends.coordinates import (QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, auto_model_class,  # noqa: F401
+                                                     family_from_model_type)
     from groundex.agent.backends.merged_models import merged_model  # noqa: F401
     from groundex.agent.backends.packaged_models import converted_dir, is_packaged, resolve_model  # noqa: F401
     from groundex.agent.backends.precision import bf16_supported  # noqa: F401

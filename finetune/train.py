@@ -28,7 +28,7 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from groundex.agent import (ChatEncoder, GroundexError, IGNORE_INDEX, TrainingEncoding, bf16_supported,
+from groundex.agent import (ChatEncoder, GroundexError, IGNORE_INDEX, TrainingEncoding, auto_model_class, bf16_supported,
                             family_from_model_type)
 from groundex.finetune.config import TrainConfig
 from groundex.finetune.data import SftExample, read_examples
@@ -131,16 +131,15 @@ def resolve_base_model(config: TrainConfig) -> str:
 def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEncoder]:
     """The base model with a fresh LoRA adapter, and the encoder of its family."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+    from transformers import AutoConfig
 
     model_path = resolve_base_model(config)
     try:
         family = family_from_model_type(AutoConfig.from_pretrained(model_path).model_type)
     except OSError as error:
         raise GroundexError(f"base model {config.model!r} cannot be loaded: {str(error).splitlines()[0]}") from error
-    auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
     attention = {} if config.training.attention == "auto" else {"attn_implementation": config.training.attention}
-    model = auto_class.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32, **attention)
+    model = auto_model_class(family).from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32, **attention)
     if config.training.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

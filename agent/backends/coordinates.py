@@ -18,6 +18,14 @@ QWEN_MIN_PIXELS = 56 * 56
 QWEN_MAX_PIXELS = 28 * 28 * 1280  # the Qwen2.5-VL processor's default bound used by vLLM
 
 
+def auto_model_class(family: Family) -> type:
+    """The transformers auto class that loads a family's weights: ``AutoModelForImageTextToText`` for the Qwen-VL
+    families, ``AutoModelForCausalLM`` for text-only models."""
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
+
+    return AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
+
+
 def family_from_model_type(model_type: str) -> Family:
     """Map a transformers ``config.model_type`` to a family."""
     return {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2.5-vl"}.get(model_type, "text")

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 from typing import Literal
 
-from groundex.agent.backends.coordinates import Family
+from groundex.agent.backends.coordinates import Family, auto_model_class
 from groundex.tools.base import ToolSetupError
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
@@ -59,12 +59,11 @@ def merged_model(base_model: str, adapter_dir: str, family: Family, cache_dir: P
 def _merge(base_model: str, adapter_dir: str, family: Family, target: Path, precision: Precision) -> None:
     import torch
     from peft import PeftModel
-    from transformers import (AutoImageProcessor, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor,
-                              AutoTokenizer)
+    from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
 
-    auto_class = AutoModelForCausalLM if family == "text" else AutoModelForImageTextToText
     try:
-        model = PeftModel.from_pretrained(auto_class.from_pretrained(base_model, dtype=torch.float32), adapter_dir)
+        base = auto_model_class(family).from_pretrained(base_model, dtype=torch.float32)
+        model = PeftModel.from_pretrained(base, adapter_dir)
     except (OSError, ValueError) as error:
         raise ToolSetupError(f"LoRA adapter {adapter_dir!r} cannot be merged into {base_model!r}: {error}") from error
     merged = model.merge_and_unload().to(getattr(torch, precision))

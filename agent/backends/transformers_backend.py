@@ -28,7 +28,7 @@ from pydantic import PrivateAttr
 
 from groundex.agent.backends.base import PlannerChatModel
 from groundex.agent.backends.coordinates import (
-    QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, box_to_original_pixels, family_from_model_type)
+    QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, auto_model_class, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.backends.precision import bf16_supported
 from groundex.agent.backends.text_decoding import AnswerVocabulary, DecodingOptions, GreedyTextDecoder
@@ -40,7 +40,6 @@ from groundex.tools.images import image_size
 from groundex.tools.loading import cached
 
 WeightType = Literal["auto", "float32", "bfloat16"]  # planner.dtype
-
 
 @dataclass
 class LoadedPlanner:
@@ -82,7 +81,7 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
     weights (one matmul a layer instead of three), so the model is no longer a ``PeftModel``. ``cache_dir``
     (``Settings.cache_dir``) keeps the tokenizer's snapshot and, with ``merge_adapter``, that merge, done once
     (``merged_models``); later loads read them. ``dtype``: see ``weight_dtype``."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(model_id)
@@ -99,8 +98,7 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
 
         precision = "bfloat16" if torch_dtype == torch.bfloat16 else "float32"
         weights, adapter = merged_model(model_id, adapter, family, cache_dir, precision), None
-    auto_class = AutoModelForImageTextToText if family != "text" else AutoModelForCausalLM
-    model = auto_class.from_pretrained(weights, dtype=torch_dtype)
+    model = auto_model_class(family).from_pretrained(weights, dtype=torch_dtype)
     if adapter:
         from peft import PeftModel
 
