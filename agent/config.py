@@ -31,6 +31,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+WeightType = Literal["auto", "float32", "bfloat16"]  # planner.dtype
+
+
 class PlannerSettings(_Strict):
     """Which model plans the extraction and how it is reached."""
 
@@ -59,7 +62,7 @@ class PlannerSettings(_Strict):
         default=True, description="transformers backend, text-only model, greedy: decode with groundex's own loop "
         "(merged LoRA, prompt-lookup drafts, an output layer trimmed to the prompt's words and the contract; "
         "agent/backends/text_decoding.py); false: transformers' generate")
-    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+    dtype: WeightType = Field(
         default="auto", description="transformers backend: the weights' float type. auto: bfloat16 on a GPU, and for "
         "the fast text decoder on a CPU with native bf16 matmuls (AVX512-BF16 / AMX: a decoding pass of Gemma 3 270M "
         "takes about half the time; dev MNER in README); float32 otherwise")

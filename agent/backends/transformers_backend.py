@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -32,6 +32,7 @@ from groundex.agent.backends.coordinates import (
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.backends.precision import bf16_supported
 from groundex.agent.backends.text_decoding import AnswerVocabulary, DecodingOptions, GreedyTextDecoder
+from groundex.agent.config import WeightType
 from groundex.agent.contract import ANSWER_STYLES, PlannedEntity, planner_tools, render_planner_answer, split_tool_calls
 from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
 from groundex.agent.schema import Box, ImageSize
@@ -39,7 +40,6 @@ from groundex.tools.base import ToolSetupError
 from groundex.tools.images import image_size
 from groundex.tools.loading import cached
 
-WeightType = Literal["auto", "float32", "bfloat16"]  # planner.dtype
 
 @dataclass
 class LoadedPlanner:
