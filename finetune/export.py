@@ -74,19 +74,19 @@ def check_adapter(adapter_dir: Path, max_lora_rank: int = 64, name: str = "groun
     return AdapterReport(adapter_dir, base, rank, alpha, targets, tuple(problems), command)
 
 
-def merged_serve_command(adapter_dir: Path, name: str = "groundex") -> tuple[Path, str]:
-    """Merge the adapter into a copy of its base (``<cache_dir>/models/merged/``, made once) and the command that
-    serves that copy under ``name`` without LoRA. On CPU this is the fast way: vLLM's CPU LoRA kernels cost more
-    than the model (the cpu-vllm planner: 0.38 posts/s with the adapter per request, 2.5-3.2 merged)."""
+def merged_serve_command(report: AdapterReport, name: str = "groundex") -> tuple[Path, str]:
+    """Merge a checked adapter (``check_adapter``'s report) into a copy of its base (``<cache_dir>/models/merged/``,
+    made once) and the command that serves that copy under ``name`` without LoRA. On CPU this is the fast way:
+    vLLM's CPU LoRA kernels cost more than the model (the cpu-vllm planner: 0.38 posts/s with the adapter per
+    request, 2.5-3.2 merged)."""
     from transformers import AutoConfig
 
-    report = check_adapter(adapter_dir, name=name)
     if not report.servable:
-        raise GroundexError(f"{adapter_dir} cannot be served: {'; '.join(report.problems)}")
+        raise GroundexError(f"{report.adapter_dir} cannot be served: {'; '.join(report.problems)}")
     settings = load_settings()
     base = resolve_model(report.base_model, settings.cache_dir)
     family = family_from_model_type(AutoConfig.from_pretrained(base).model_type)
-    merged = Path(merged_model(base, str(adapter_dir.resolve()), family, settings.cache_dir, "bfloat16"))
+    merged = Path(merged_model(base, str(report.adapter_dir.resolve()), family, settings.cache_dir, "bfloat16"))
     cpu_kv_cache_bytes = settings.profiles[CPU_VLLM_PROFILE].planner.kv_cache_bytes
     command = (f"{_serve_command(cpu_kv_cache_bytes)} {merged} --served-model-name {name} --enable-auto-tool-choice "
                f"--tool-call-parser hermes --chat-template {chat_template_path()}")

@@ -123,7 +123,7 @@ def export_command(
     if not report.servable:
         raise typer.Exit(1)
     if merge:
-        merged, command = merged_serve_command(adapter, name)
+        merged, command = merged_serve_command(report, name)
         stdout.print(f"merged into {merged}; serve it with:", highlight=False)
         stdout.print(command, highlight=False, soft_wrap=True)
         return

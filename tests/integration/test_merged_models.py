@@ -80,10 +80,10 @@ def test_the_fast_decoder_writes_the_same_answer_from_the_merged_copy(tiny_text_
 
 
 def test_export_merge_prints_a_serve_command_for_the_merged_copy(tiny_text_and_adapter, tmp_path, monkeypatch):
-    from groundex.finetune.export import merged_serve_command
+    from groundex.finetune.export import check_adapter, merged_serve_command
 
     model_dir, adapter = tiny_text_and_adapter
     monkeypatch.setenv("GROUNDEX_CACHE_DIR", str(tmp_path))
-    merged, command = merged_serve_command(adapter, name="groundex")
+    merged, command = merged_serve_command(check_adapter(adapter), name="groundex")
     assert merged.parent == tmp_path / "models" / "merged" and (merged / "model.safetensors").is_file()
     assert f" {merged} --served-model-name groundex " in command and "--enable-lora" not in command
