@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -355,6 +356,18 @@ def _check_processes(position: dict[str, Any], processes: int, checkpoint: Path)
             "in another output_dir")
 
 
+def check_gpus_per_process(local_processes: int, gpus: int) -> None:
+    """Data-parallel training on GPUs takes one GPU per process of a machine: more processes than GPUs would put
+    two NCCL ranks on one device, which NCCL refuses deep inside its first collective (``Duplicate GPU detected``).
+    Refused here, before any weight loads, with what to run (``local_processes``: torchrun's and accelerate's
+    ``LOCAL_WORLD_SIZE``; ``gpus``: the CUDA devices this process sees, 0 on a CPU machine)."""
+    if gpus and local_processes > gpus:
+        raise GroundexError(
+            f"{local_processes} training processes were started on this machine, and it has {gpus} GPU(s): "
+            f"data-parallel training takes one GPU per process (torchrun --nproc_per_node {gpus}, or accelerate "
+            f"launch --num_processes {gpus}); one GPU trains with plain `groundex finetune train`")
+
+
 def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None,
           stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
     """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step.
@@ -372,6 +385,8 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     from transformers import get_linear_schedule_with_warmup
 
     settings = config.training
+    check_gpus_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                           torch.cuda.device_count() if torch.cuda.is_available() else 0)
     torch.manual_seed(settings.seed)
     examples = read_examples(config.data)
     bf16 = _use_bf16(settings.precision)

@@ -133,13 +133,20 @@ def test_overfitting_four_examples_halves_the_loss_and_the_adapter_reloads_exact
     example = read_examples(data)[0]
     encoder = ChatEncoder.load(str(tiny_qwen2_vl), "qwen2-vl", 56 * 56, 112 * 112)
     inputs = encode_example(encoder, example).inputs
-    reference = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl), result.adapter_dir).eval()
     planner = TransformersPlanner(model_id=str(tiny_qwen2_vl), adapter=str(result.adapter_dir),
                                   min_pixels=56 * 56, max_pixels=112 * 112)
+    # the reference is built as the planner builds its model: same weight type (bf16 on a GPU), same device
+    weight = next(planner._loaded.model.parameters())
+    inputs = planner._device_inputs(inputs)
+
+    def load_base():
+        return AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl, dtype=weight.dtype)
+
+    reference = PeftModel.from_pretrained(load_base(), result.adapter_dir).to(weight.device).eval()
     with torch.inference_mode():
         assert torch.equal(reference(**inputs).logits, planner._loaded.model(**inputs).logits)
-        base = AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl).eval()(**inputs).logits
-    assert not torch.allclose(base, reference(**inputs).logits)
+        base = load_base().to(weight.device).eval()(**inputs).logits
+        assert not torch.allclose(base, reference(**inputs).logits)
     assert check_adapter(result.adapter_dir).servable
 
 

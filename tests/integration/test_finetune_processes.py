@@ -4,6 +4,7 @@ each process trains on its own share of every epoch, one process writes, and a r
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,10 +49,44 @@ def write_config(path: Path, model: Path, data: Path, run: Path, **training) -> 
     return path
 
 
+def process_environment(processes: int) -> dict[str, str]:
+    """The workers run on GPUs where there is one per process (GROUNDEX_TEST_DEVICE=cuda on a multi-GPU machine),
+    else on the CPU with gloo: with fewer GPUs than processes training refuses to start (tested below)."""
+    environment = dict(os.environ)
+    if torch.cuda.device_count() < processes:
+        environment["CUDA_VISIBLE_DEVICES"] = ""
+    return environment
+
+
+def torchrun_command(config: Path, processes: int = 2) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+            "-m", "groundex.agent.cli", "finetune", "train", "--config", str(config)]
+
+
 def torchrun(config: Path, repo_root: Path, processes: int = 2) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-               "-m", "groundex.agent.cli", "finetune", "train", "--config", str(config)]
-    return subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=600)
+    return subprocess.run(torchrun_command(config, processes), cwd=repo_root, capture_output=True, text=True,
+                          timeout=600, env=process_environment(processes))
+
+
+def test_more_processes_than_gpus_is_refused_with_what_to_run():
+    from groundex.agent import GroundexError
+    from groundex.finetune.train import check_gpus_per_process
+
+    check_gpus_per_process(2, 0)  # CPU processes (gloo): any number
+    check_gpus_per_process(2, 2)
+    with pytest.raises(GroundexError, match="2 training processes .* 1 GPU\\(s\\).*--nproc_per_node 1"):
+        check_gpus_per_process(2, 1)
+
+
+@pytest.mark.slow
+def test_two_processes_on_one_gpu_end_with_one_error_line(tiny_qwen2_vl, twelve_examples, tmp_path, repo_root):
+    if torch.cuda.device_count() != 1:
+        pytest.skip("needs a machine with exactly one visible GPU (GROUNDEX_TEST_DEVICE=cuda)")
+    config = write_config(tmp_path / "run.toml", tiny_qwen2_vl, twelve_examples, tmp_path / "run")
+    done = subprocess.run(torchrun_command(config), cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "error: 2 training processes were started on this machine, and it has 1 GPU(s)" in done.stderr
+    assert "Duplicate GPU" not in done.stderr and not (tmp_path / "run" / "loss.csv").exists()
 
 
 def shares_by_step(run: Path) -> dict[int, list[tuple[int, tuple[str, ...]]]]:
@@ -129,9 +164,8 @@ def test_sigterm_to_torchrun_ends_every_process_after_one_step_with_one_checkpoi
 
     run = tmp_path / "run"
     config = write_config(tmp_path / "run.toml", tiny_qwen2_vl, twelve_examples, run, epochs=50, save_every=1000)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "groundex.agent.cli", "finetune", "train", "--config", str(config)]
-    launcher = subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(torchrun_command(config), cwd=repo_root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=process_environment(2))
     loss_csv, deadline = run / "loss.csv", time.monotonic() + 300
     while not (loss_csv.is_file() and loss_csv.read_text().count("\n") >= 3):  # header + 2 steps
         assert launcher.poll() is None, launcher.stderr.read()[-3000:]

@@ -79,9 +79,9 @@ def test_a_lora_adapter_loads_with_peft_and_changes_the_logits(tiny_qwen2_vl, bl
     tuned = TransformersPlanner(model_id=str(tiny_qwen2_vl), adapter=str(adapter))
     state = ExtractionState(post=Post("p", TEXT, image_path=blue_image), types=load_preset("gmner"))
     inputs, _ = base._encode(opening_messages(state, True), planner_tools())
-    with torch.inference_mode():
-        base_logits = base._loaded.model(**inputs).logits
-        tuned_logits = tuned._loaded.model(**inputs).logits
+    with torch.inference_mode():  # the planner places its inputs on the model's device (CUDA where there is one)
+        base_logits = base._loaded.model(**base._device_inputs(inputs)).logits
+        tuned_logits = tuned._loaded.model(**tuned._device_inputs(inputs)).logits
     assert type(tuned._loaded.model).__name__ == "PeftModel"
     assert not torch.allclose(base_logits, tuned_logits)
 
