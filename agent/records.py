@@ -47,6 +47,8 @@ class _PredictionRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
     triples: list[_TripleRecord]
+    text: str | None = None  # the post's text and image, which gold dumps carry (eval.datasets.jsonl); not read here
+    image: str | None = None
 
 
 def _pydantic_problem(error: ValidationError) -> str:

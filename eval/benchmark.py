@@ -7,7 +7,7 @@ split so that a caller can show progress and stop cleanly:
     stats = await prepared.run(extractor, on_done=..., drain=...)   # the posts not yet in predictions.jsonl
     result = prepared.finish(stats, wall_s)     # scored over this spec's posts: metrics.json, report.md
 
-A run folder belongs to one (dataset, split, types, profile, masks); ``limit`` is not part of it, so a run of the
+A run folder belongs to one (dataset, split, data file, types, profile, masks); ``limit`` is not part of it, so a run of the
 first N posts can be extended to the whole split in the same folder. Scores come from ``eval.metrics`` only.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from groundex.agent import (UNREADABLE_ANSWER, AnnotatedPost, Extractor, GroundexError, Prediction, Settings,
-                            TypeSchema, load_preset, load_type_schema)
-from groundex.eval.datasets import dataset_spec, load_split
+                            TypeSchema)
+from groundex.eval.datasets import dataset_spec, dataset_types, load_split, split_file
 from groundex.eval.metrics import Counts, ScoringProtocol, score
 from groundex.eval.predictions import read_predictions
 from groundex.eval.report import RunDescription, evaluate, metrics_document, write_report
@@ -50,6 +50,8 @@ class BenchmarkSpec:
     limit: int | None = None
     masks: bool = False
     iou: float = 0.5
+    tag_column: int | None = None
+    tag_scheme: str = "auto"
 
     @property
     def protocol(self) -> ScoringProtocol:
@@ -170,15 +172,18 @@ def prepare_benchmark(spec: BenchmarkSpec) -> PreparedBenchmark:
     Raises ``GroundexError`` (with what to do) for an unknown dataset, a missing split, types absent from the gold,
     or a run folder that holds a run with other settings."""
     dataset = dataset_spec(spec.dataset)
-    posts = load_split(spec.dataset, spec.data, spec.split, image_dir=spec.image_dir, xml_dir=spec.xml_dir)[:spec.limit]
-    schema = load_type_schema(spec.types) if spec.types else load_preset(dataset.type_preset)
+    text_file = split_file(dataset, spec.data, spec.split)
+    types = dataset_types(dataset, text_file, spec.types)
+    posts = load_split(spec.dataset, spec.data, spec.split, spec.image_dir, spec.xml_dir, spec.tag_column,
+                       spec.tag_scheme, types.known_labels)[:spec.limit]
+    schema = types.schema
     gold_types = {g.entity.type for a in posts for g in a.gold}
     if not gold_types & set(schema.names):
         raise GroundexError(f"none of the types {', '.join(schema.names)} occurs in the {spec.dataset} {spec.split} "
                             f"gold (its types: {', '.join(sorted(gold_types))})")
-    types_name = spec.types or dataset.type_preset
-    _claim_run_dir(spec.out, {"dataset": spec.dataset, "split": spec.split, "types": types_name,
-                              "profile": spec.settings.profile, "masks": spec.masks})
+    types_name = types.name
+    _claim_run_dir(spec.out, {"dataset": spec.dataset, "split": spec.split, "data": str(text_file.resolve()),
+                              "types": types_name, "profile": spec.settings.profile, "masks": spec.masks})
     notes = []
     if spec.image_dir is None:
         notes.append("no --image-dir: running text-only. MNER is scored; GMNER and EEG are not available (they need "

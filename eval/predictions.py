@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from groundex.agent import GroundexError, Post, Prediction, RecordError, decode_prediction, encode_prediction
+from groundex.agent import (AnnotatedPost, GroundexError, Post, Prediction, RecordError, Triple, decode_prediction,
+                            encode_prediction)
 
 
 class PredictionFileError(GroundexError):
@@ -73,5 +74,23 @@ def write_predictions(path: Path, predictions: Iterable[Prediction]) -> int:
     with path.open("w", encoding="utf-8") as handle:
         for prediction in predictions:
             handle.write(prediction_line(prediction) + "\n")
+            count += 1
+    return count
+
+
+def write_gold(path: Path, posts: Iterable[AnnotatedPost]) -> int:
+    """Write gold posts as JSONL in the prediction format plus each post's ``text`` and, where it has one, its
+    ``image`` (absolute): a prediction file that is also a ``--dataset jsonl`` gold file (``eval.datasets.jsonl``).
+    A mention's first box (and mask) stands for it. Returns the number of lines."""
+    count = 0
+    with path.open("w", encoding="utf-8") as handle:
+        for annotated in posts:
+            post = annotated.post
+            triples = tuple(Triple(g.entity, g.boxes[0] if g.boxes else None, g.masks[0] if g.masks else None, None,
+                                   g.groundable) for g in annotated.gold)
+            record = {"id": post.id, "text": post.text,
+                      **({"image": str(post.image_path.resolve())} if post.image_path else {}),
+                      "triples": encode_prediction(Prediction(post.id, triples))["triples"]}
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     return count

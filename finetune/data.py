@@ -16,14 +16,17 @@ what the agent reads back, so ``read_planner_answer`` on an example returns its 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
-from groundex.agent import (AnnotatedPost, AnswerStyle, GroundexError, PlannedEntity, locate_result_text,
+from groundex.agent import (AnnotatedPost, AnswerStyle, GroundexError, PlannedEntity, TypeSchema, locate_result_text,
                             planner_tools, render_planner_answer, resolve_answer_style, system_text, user_text)
 from groundex.finetune.descriptions import DescriptionSource
 from groundex.finetune.schema_sampling import SchemaSampler
+
+if TYPE_CHECKING:
+    from groundex.finetune.schema_sampling import RandomisationConfig
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,15 @@ class SftExample:
 
 
 def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions: DescriptionSource,
-                  multimodal: bool, final_answer: bool = True, style: AnswerStyle = "full") -> SftExample:
+                  multimodal: bool, final_answer: bool = True, style: AnswerStyle = "full",
+                  example_id: str | None = None) -> SftExample:
     """The training conversation for one post (``multimodal``: the planner sees the post's image, if it has one;
-    ``style``: the answer rendering, ``agent.contract.AnswerStyle``)."""
+    ``style``: the answer rendering, ``agent.contract.AnswerStyle``). ``example_id`` (default: the post id) names
+    the example and seeds its schema draw, so a post drawn twice in a mixture gets two schemas."""
     post = annotated.post
+    example_id = example_id or post.id
     sees_image = multimodal and post.image_path is not None
-    sampled = sampler.sample(post.id, {g.entity.type for g in annotated.gold})
+    sampled = sampler.sample(example_id, {g.entity.type for g in annotated.gold})
     kept = [g for g in annotated.gold if g.entity.type in sampled.names]
     planned = [
         PlannedEntity(g.entity.text, sampled.names[g.entity.type], descriptions.describe(post, g.entity),
@@ -83,7 +89,7 @@ def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions
         messages.append({"role": "assistant", "content": json.dumps({"triples": triples}, ensure_ascii=False),
                          "tool_calls": []})
     images = (str(post.image_path),) if sees_image else ()
-    return SftExample(post.id, tuple(messages), tuple(planner_tools(style)), images, not sees_image, sampled.names)
+    return SftExample(example_id, tuple(messages), tuple(planner_tools(style)), images, not sees_image, sampled.names)
 
 
 def build_examples(posts: Iterable[AnnotatedPost], sampler: SchemaSampler, descriptions: DescriptionSource,
@@ -97,9 +103,11 @@ class DataRecipe:
     """How a split becomes training conversations (``groundex finetune build-data`` takes these as flags).
 
     ``dataset = "twitter-fmnerg"`` gives fine labels, whose schemas are drawn at the GMNER, FMNERG-group or fine
-    level (``FineLabelSampler``); ``twitter-gmner`` gives GMNER types with FMNERG fine types as negatives only.
-    ``answer_style``: ``auto`` is lean for text-only examples, full otherwise. ``held_out``: ``None`` for the
-    default zero-shot list (``agent.type_presets.ZERO_SHOT_TYPES``)."""
+    level (``FineLabelSampler``); ``twitter-gmner`` gives GMNER types with FMNERG fine types as negatives only; the
+    generic formats (``conll``, ``jsonl``) draw from their own types (``types``: a type file or ``A,B,C``, else the
+    ``types.toml`` beside the data). ``answer_style``: ``auto`` is lean for text-only examples, full otherwise.
+    ``held_out``: ``None`` for the default zero-shot list (``agent.type_presets.ZERO_SHOT_TYPES``).
+    ``randomisation``: overrides of ``RandomisationConfig`` (a mixture sets them per corpus)."""
 
     dataset: str = "twitter-gmner"
     split: str = "train"
@@ -109,31 +117,61 @@ class DataRecipe:
     randomise: bool = True
     final_answer: bool = True
     held_out: tuple[str, ...] | None = None
+    types: str | None = None
+    tag_column: int | None = None
+    tag_scheme: str = "auto"
+    randomisation: tuple[tuple[str, Any], ...] = ()
+
+    def randomisation_config(self) -> RandomisationConfig:
+        from groundex.finetune.schema_sampling import RandomisationConfig
+
+        overrides: dict[str, Any] = dict(self.randomisation)
+        overrides["enabled"] = self.randomise
+        if self.held_out is not None:
+            overrides["held_out_types"] = list(self.held_out)
+        return RandomisationConfig(**overrides)
+
+
+def load_recipe_posts(recipe: DataRecipe, data: Path, image_dir: Path | None = None) -> tuple[list[AnnotatedPost], TypeSchema]:
+    """A recipe's posts and the type schema their labels belong to (a generic dataset's labels are checked
+    against it: a label outside it is an error naming its line)."""
+    from groundex.eval.datasets import dataset_spec, dataset_types, load_split, split_file
+
+    spec = dataset_spec(recipe.dataset)
+    types = dataset_types(spec, split_file(spec, data, recipe.split), recipe.types)
+    posts = load_split(recipe.dataset, data, recipe.split, image_dir=None if recipe.text_only else image_dir,
+                       tag_column=recipe.tag_column, tag_scheme=recipe.tag_scheme,
+                       known_labels=frozenset(types.schema.names) if spec.generic else None)
+    if spec.generic and types.restricted:  # --types restricts what is taught: the other labels leave the targets
+        posts = [replace(a, gold=tuple(g for g in a.gold if g.entity.type in types.schema)) for a in posts]
+    return posts, types.schema
+
+
+def schema_sampler(recipe: DataRecipe, schema: TypeSchema) -> Any:
+    """The schema sampler of a recipe: FMNERG fine labels draw at three levels, GMNER adds fine negatives, and
+    any other dataset draws subsets, renames and negatives from its own types."""
+    from groundex.agent import load_preset
+    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, FineLabelSampler
+
+    randomisation = recipe.randomisation_config()
+    fine = load_preset("fmnerg")
+    if recipe.dataset == "twitter-fmnerg":
+        return FineLabelSampler(fine, load_preset("fmnerg-coarse"), load_preset("gmner"), randomisation, recipe.seed)
+    if recipe.dataset in ("twitter-gmner", "twitter-smner"):
+        negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine}
+        return SchemaSampler(schema, randomisation, recipe.seed, negatives=fine, negative_base=negative_base)
+    return SchemaSampler(schema, randomisation, recipe.seed)
 
 
 def build_dataset(recipe: DataRecipe, data: Path, image_dir: Path | None = None,
                   descriptions: Path | None = None) -> list[SftExample]:
-    """The training conversations of a whole split (``data``: the dataset folder or its parent)."""
-    from groundex.agent import load_preset
-    from groundex.eval.datasets import dataset_spec, load_split
+    """The training conversations of a whole split (``data``: the split's file, the dataset folder or its parent)."""
     from groundex.finetune.descriptions import FileDescriptions, TemplateDescriptions
-    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, FineLabelSampler, RandomisationConfig
 
     style = resolve_answer_style(recipe.answer_style, multimodal=not recipe.text_only)
-    posts = load_split(recipe.dataset, data, recipe.split, image_dir=None if recipe.text_only else image_dir)
-    overrides: dict[str, Any] = {"enabled": recipe.randomise}
-    if recipe.held_out is not None:
-        overrides["held_out_types"] = list(recipe.held_out)
-    randomisation = RandomisationConfig(**overrides)
-    base = load_preset(dataset_spec(recipe.dataset).type_preset)
-    fine = load_preset("fmnerg")
-    if base.name == "fmnerg":
-        sampler: Any = FineLabelSampler(fine, load_preset("fmnerg-coarse"), load_preset("gmner"), randomisation, recipe.seed)
-    else:
-        negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine} if base.name == "gmner" else {}
-        sampler = SchemaSampler(base, randomisation, recipe.seed, negatives=fine, negative_base=negative_base)
+    posts, schema = load_recipe_posts(recipe, data, image_dir)
     source = FileDescriptions(descriptions) if descriptions else TemplateDescriptions()
-    return list(build_examples(posts, sampler, source, multimodal=not recipe.text_only,
+    return list(build_examples(posts, schema_sampler(recipe, schema), source, multimodal=not recipe.text_only,
                                final_answer=recipe.final_answer, style=style))
 
 

@@ -10,16 +10,20 @@ import typer
 
 from groundex.agent.cli.common import stderr, stdout, user_errors, writable_file
 from groundex.agent.errors import GroundexError
-from groundex.agent.schema import Prediction, Triple
 from groundex.agent.type_presets import load_type_schema
 from groundex.eval.datasets import DATASETS, load_split
 from groundex.eval.metrics import ScoringProtocol, score
-from groundex.eval.predictions import read_predictions, write_predictions
+from groundex.eval.predictions import read_predictions, write_gold
 from groundex.eval.tables import coverage_notes, overall_table, per_type_table
 
-DataOption = Annotated[Path, typer.Option("--data", help="dataset folder (holding <split>.txt), or its parent")]
+DataOption = Annotated[Path, typer.Option("--data", help="the split's file, the dataset's folder (holding <split>.txt "
+                                                          "or <split>.jsonl), or its parent")]
 SplitOption = Annotated[str, typer.Option("--split", help="split name: train, dev, test")]
 DatasetOption = Annotated[str, typer.Option("--dataset", help=f"one of: {', '.join(DATASETS)}")]
+TagColumnOption = Annotated[Optional[int], typer.Option(
+    "--tag-column", help="conll: the 1-based column of the tags (default: the last; the token is column 1)")]
+TagSchemeOption = Annotated[str, typer.Option(
+    "--tag-scheme", help="conll: auto, bio, iob1 or bioes (BILOU reads as bioes); auto decides from the file")]
 XmlDirOption = Annotated[
     Optional[Path], typer.Option("--xml-dir", help="VOC box folder (default: xml/ beside the split file)")
 ]
@@ -35,11 +39,13 @@ def score_command(
     masks: Annotated[bool, typer.Option("--masks", help="compare regions by mask IoU where both sides have masks (SMNER)")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the scores as JSON instead of tables")] = False,
     xml_dir: XmlDirOption = None,
+    tag_column: TagColumnOption = None,
+    tag_scheme: TagSchemeOption = "auto",
 ) -> None:
     """Score a prediction file: GMNER, MNER and EEG precision / recall / F1, overall and per type."""
     if not 0.0 < iou <= 1.0:
         raise GroundexError(f"--iou must be in (0, 1], got {iou}")
-    gold = load_split(dataset, data, split, xml_dir=xml_dir)
+    gold = load_split(dataset, data, split, xml_dir=xml_dir, tag_column=tag_column, tag_scheme=tag_scheme)
     predictions = read_predictions(pred, {annotated.post.id: annotated.post for annotated in gold})
     report = score(gold, predictions, ScoringProtocol(iou, strict_iou, "mask" if masks else "box"))
     if as_json:
@@ -59,19 +65,16 @@ def dump_gold_command(
     split: SplitOption = "dev",
     dataset: DatasetOption = "twitter-gmner",
     xml_dir: XmlDirOption = None,
+    image_dir: Annotated[Optional[Path], typer.Option("--image-dir", help="folder of the post images: each line then names its image")] = None,
+    tag_column: TagColumnOption = None,
+    tag_scheme: TagSchemeOption = "auto",
 ) -> None:
-    """Write a split's gold annotations as a prediction file (first box of each mention), e.g. to check a scorer."""
+    """Write a split's gold as JSONL: each post's id, text, image (where known) and triples (first box of each
+    mention). It reads back as ``--dataset jsonl`` and scores as a prediction file (e.g. to check a scorer)."""
     writable_file(out, "--out")
-    gold = load_split(dataset, data, split, xml_dir=xml_dir)
-    predictions = (
-        Prediction(
-            annotated.post.id,
-            tuple(Triple(g.entity, g.boxes[0] if g.boxes else None, g.masks[0] if g.masks else None, None, bool(g.boxes))
-                  for g in annotated.gold),
-        )
-        for annotated in gold
-    )
-    lines = write_predictions(out, predictions)
+    gold = load_split(dataset, data, split, image_dir=image_dir, xml_dir=xml_dir, tag_column=tag_column,
+                      tag_scheme=tag_scheme)
+    lines = write_gold(out, gold)
     stderr.print(f"wrote {lines} posts to {out}", highlight=False)
 
 

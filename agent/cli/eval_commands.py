@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_errors
+from groundex.agent.cli.data_commands import TagColumnOption, TagSchemeOption
 from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
@@ -62,9 +63,11 @@ class RemainingColumn(ProgressColumn):
 @user_errors
 def eval_command(
     ctx: typer.Context,
-    dataset: Annotated[str, typer.Option("--dataset", help="twitter-gmner, twitter-fmnerg or twitter-smner")] = "twitter-gmner",
+    dataset: Annotated[str, typer.Option("--dataset", help="twitter-gmner, twitter-fmnerg, twitter-smner, or any NER "
+                                         "data: conll, jsonl (types from --types or types.toml beside the data)")] = "twitter-gmner",
     split: Annotated[str, typer.Option("--split")] = "dev",
-    data: Annotated[Optional[Path], typer.Option("--data", help="dataset folder (holding <split>.txt), or its parent")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="the split's file, the dataset's folder (holding "
+                                                 "<split>.txt or <split>.jsonl), or its parent")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="run folder: predictions.jsonl, metrics.json, report.md")] = None,
     image_dir: Annotated[Optional[Path], typer.Option("--image-dir", help="folder of the post images (<id>.jpg); without it: text-only, MNER only")] = None,
     xml_dir: Annotated[Optional[Path], typer.Option("--xml-dir", help="VOC box folder (default: beside the split file)")] = None,
@@ -75,6 +78,8 @@ def eval_command(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="only the first N posts of the split")] = None,
     masks: Annotated[bool, typer.Option("--masks", help="also segment, and score masks where the gold has them (SMNER)")] = False,
     iou: Annotated[float, typer.Option("--iou", help="IoU threshold for a correct region")] = 0.5,
+    tag_column: TagColumnOption = None,
+    tag_scheme: TagSchemeOption = "auto",
 ) -> None:
     """Run a benchmark split through groundex, resumably, and write metrics.json and report.md."""
     if ctx.invoked_subcommand is not None:
@@ -86,7 +91,7 @@ def eval_command(
     from groundex.eval.benchmark import BenchmarkSpec
 
     spec = BenchmarkSpec(dataset, split, data, out, load_settings(config_file=config, profile=profile), types,
-                         image_dir, xml_dir, concurrency, limit, masks, iou)
+                         image_dir, xml_dir, concurrency, limit, masks, iou, tag_column, tag_scheme)
     _run(spec)
 
 

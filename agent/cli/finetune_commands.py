@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_errors, writable_file
+from groundex.agent.cli.data_commands import TagColumnOption, TagSchemeOption
 from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
 
@@ -19,10 +20,14 @@ app = typer.Typer(help="Fine-tune the planner: build SFT data, train a LoRA adap
 
 
 def build_data_command(
-    data: Annotated[Path, typer.Option("--data", help="dataset folder (holding <split>.txt), or its parent")],
     out: Annotated[Path, typer.Option("--out", help="SFT examples to write (JSONL)")],
+    data: Annotated[Optional[Path], typer.Option("--data", help="the split's file, the dataset's folder (holding <split>.txt or <split>.jsonl), or its parent")] = None,
     split: Annotated[str, typer.Option("--split")] = "train",
-    dataset: Annotated[str, typer.Option("--dataset", help="twitter-gmner or twitter-fmnerg")] = "twitter-gmner",
+    dataset: Annotated[str, typer.Option("--dataset", help="twitter-gmner, twitter-fmnerg, or any NER data: conll, jsonl")] = "twitter-gmner",
+    mixture: Annotated[Optional[Path], typer.Option("--mixture", help="a mixture file (TOML, finetune/mixture.py): several datasets with weights, instead of --data/--dataset")] = None,
+    types: Annotated[Optional[str], typer.Option("--types", help="conll/jsonl: a type file or A,B,C (default: types.toml beside the data); only these labels are taught")] = None,
+    tag_column: TagColumnOption = None,
+    tag_scheme: TagSchemeOption = "auto",
     image_dir: Annotated[Optional[Path], typer.Option("--image-dir", help="folder of the post images (<id>.jpg)")] = None,
     text_only: Annotated[bool, typer.Option("--text-only", help="build text-only examples (no image; for text planners)")] = False,
     descriptions: Annotated[Optional[Path], typer.Option("--descriptions", help="JSONL of entity descriptions (else derived)")] = None,
@@ -32,14 +37,19 @@ def build_data_command(
     final_answer: Annotated[bool, typer.Option("--final-answer/--no-final-answer", help="end with the tool results and the final triples turn (the agent graph assembles triples itself, so short CPU runs can leave it out)")] = True,
     answer_style: Annotated[str, typer.Option("--answer-style", help="auto (lean for --text-only, else full), full or lean: how the answers are written (agent/contract.py)")] = "auto",
 ) -> None:
-    """Turn a split's gold annotations into planner training conversations (one per post).
+    """Turn a split's gold annotations (or a mixture of datasets) into planner training conversations.
 
     With ``--dataset twitter-fmnerg`` (fine labels) each post's schema is drawn at the GMNER, FMNERG-group or
-    fine level (``finetune.schema_sampling.FineLabelSampler``)."""
+    fine level (``finetune.schema_sampling.FineLabelSampler``); conll and jsonl data draw from their own types."""
     from groundex.agent.contract import ANSWER_STYLES
     from groundex.finetune.data import DataRecipe, build_dataset, write_examples
 
     writable_file(out, "--out")
+    if mixture is not None:
+        _build_mixture(mixture, out)
+        return
+    if data is None:
+        raise GroundexError("give --data (a dataset's split file or folder) or --mixture (a mixture file)")
     if image_dir is None and not text_only:
         raise GroundexError("no --image-dir: the multimodal planner learns from the images. Give the folder of "
                             "<id>.jpg files, or pass --text-only to build text-only examples (labelled as such)")
@@ -47,13 +57,29 @@ def build_data_command(
         raise GroundexError(f"--answer-style must be one of auto, {', '.join(ANSWER_STYLES)}, not {answer_style!r}")
     recipe = DataRecipe(dataset=dataset, split=split, text_only=text_only, answer_style=answer_style, seed=seed,
                         randomise=not no_randomise, final_answer=final_answer,
-                        held_out=None if held_out is None else tuple(t.strip() for t in held_out.split(",") if t.strip()))
+                        held_out=None if held_out is None else tuple(t.strip() for t in held_out.split(",") if t.strip()),
+                        types=types, tag_column=tag_column, tag_scheme=tag_scheme)
     examples = build_dataset(recipe, data, image_dir=None if text_only else image_dir, descriptions=descriptions)
     count = write_examples(out, examples)
     without_image = sum(e.text_only for e in examples)
     stderr.print(f"wrote {count} examples to {out}; {without_image} text-only"
                  + (" (--text-only)" if text_only else f" (no image found in {image_dir})" if without_image else ""),
                  highlight=False)
+
+
+def _build_mixture(mixture: Path, out: Path) -> None:
+    from groundex.finetune.data import write_examples
+    from groundex.finetune.mixture import build_mixture, load_mixture, mixture_digest
+    from groundex.finetune.train import data_fingerprint
+
+    config = load_mixture(mixture)
+    examples, parts = build_mixture(config)
+    count = write_examples(out, examples)
+    for part in parts:
+        stderr.print(f"  {part.name}: {part.examples} examples from {part.posts} posts ({part.types} types)",
+                     highlight=False)
+    stderr.print(f"wrote {count} examples ({config.epochs} epoch(s) of the mixture {config.name}, file sha256 "
+                 f"{mixture_digest(mixture)[:12]}) to {out}; data sha256 {data_fingerprint(out)}", highlight=False)
 
 
 def _announce_training_stop(step: str) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from groundex.eval.datasets.errors import DatasetFormatError
+from groundex.eval.datasets.tagging import TokenSpan
 
 
 @dataclass(frozen=True)
@@ -24,15 +25,6 @@ class ConllBlock:
     tokens: tuple[str, ...]
     tag_columns: tuple[tuple[str, ...], ...]
     first_line: int
-
-
-@dataclass(frozen=True)
-class TokenSpan:
-    """A labelled run of tokens, ``[start, end)`` in token indices."""
-
-    start: int
-    end: int
-    label: str
 
 
 def read_conll_blocks(path: Path, tag_columns: int) -> Iterator[ConllBlock]:

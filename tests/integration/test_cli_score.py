@@ -37,7 +37,7 @@ def test_score_prints_tables(mini_gmner):
         (["--pred", "missing.jsonl"], "prediction file missing.jsonl does not exist"),
         (["--split", "test", "--pred", "x"], "no test.txt"),
         (["--iou", "0", "--pred", "x"], "--iou must be in (0, 1]"),
-        (["--dataset", "conll", "--pred", "x"], "unknown dataset"),
+        (["--dataset", "ontonotes", "--pred", "x"], "unknown dataset"),
     ],
 )
 def test_user_mistakes_give_one_line_and_exit_2(mini_gmner, args, message):

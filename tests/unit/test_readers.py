@@ -92,6 +92,6 @@ def test_missing_dataset_parts_are_reported(tmp_path, mini_gmner):
     with pytest.raises(DatasetNotFound, match="no test.txt"):
         load_split("twitter-gmner", mini_gmner, "test")
     with pytest.raises(DatasetNotFound, match="unknown dataset"):
-        load_split("conll", mini_gmner, "dev")
+        load_split("ontonotes", mini_gmner, "dev")
     with pytest.raises(DatasetNotFound, match="image folder"):
         load_split("twitter-gmner", mini_gmner, "dev", image_dir=tmp_path / "nope")
