@@ -174,9 +174,11 @@ class ChatEncoder:
 
     # -- training -----------------------------------------------------------------------------------------
     def encode_for_training(self, messages: Sequence[dict[str, Any]], images: list[Image.Image],
-                            tools: list[dict] | None) -> TrainingEncoding:
+                            tools: list[dict] | None, entities_only: bool = False) -> TrainingEncoding:
         """Inputs of the whole conversation with labels on the assistant turns only (their content, tool calls
-        and the closing ``<|im_end|>``; not the role header, not the other turns)."""
+        and the closing ``<|im_end|>``; not the role header, not the other turns). ``entities_only``: labels on
+        each assistant turn's entity list alone, for examples whose data says nothing about the image (text NER
+        corpora): what follows the list (``locate_entity`` calls or the end) is neither taught nor untaught."""
         images = images if self.multimodal else []
         image_inputs = self._image_inputs(images) if images else None
         grids = image_inputs["image_grid_thw"] if image_inputs else torch.zeros((0, 3), dtype=torch.long)
@@ -191,6 +193,8 @@ class ChatEncoder:
             if not (full.startswith(through) and through.startswith(before)):
                 raise ConversationFormatError("the chat template does not render conversation prefixes as prefixes")
             end = through.rindex(END_OF_TURN) + len(END_OF_TURN)
+            if entities_only:
+                end = len(before) + _entity_list_end(full[len(before):end])
             spans.append((len(before), end))
         inputs = self._tokenize(full, image_inputs, return_offsets_mapping=True)
         offsets = inputs.pop("offset_mapping")[0].tolist()
@@ -199,6 +203,16 @@ class ChatEncoder:
         decision_chars = sorted(start + o for start, end in spans for o in decision_offsets(full[start:end]))
         decisions = in_assistant & torch.tensor([_covers(decision_chars, s, e) for s, e in offsets], dtype=torch.bool)
         return TrainingEncoding(inputs, labels[None], decisions[None])
+
+
+def _entity_list_end(answer: str) -> int:
+    """The offset just past the JSON object that opens a rendered assistant turn (the entity list)."""
+    import json
+
+    try:
+        return json.JSONDecoder().raw_decode(answer, answer.index("{"))[1]
+    except (ValueError, json.JSONDecodeError) as error:
+        raise ConversationFormatError(f"an assistant turn does not open with a JSON entity list: {answer[:60]!r}") from error
 
 
 def _covers(sorted_chars: list[int], start: int, end: int) -> bool:

@@ -49,6 +49,9 @@ VARIANTS = [
     Variant("full", "full answers (offsets, descriptions, calls repeating text/type/description)", answer_style="full"),
     Variant("all-layers", "LoRA on all 18 layers", lora={"top_layers": 0}),
     Variant("lr-4e-4", "learning rate 4e-4", training={"learning_rate": 4e-4}),
+    Variant("all-layers-r64", "LoRA rank 64 (alpha 128) on all 18 layers", lora={"top_layers": 0, "rank": 64, "alpha": 128}),
+    Variant("all-layers-r64-lr1e-4", "LoRA rank 64 (alpha 128) on all 18 layers, learning rate 1e-4",
+            lora={"top_layers": 0, "rank": 64, "alpha": 128}, training={"learning_rate": 1e-4}),
     Variant("shipped", "reference: the shipped adapter (gemma3-270m-gmner, 90 steps on GMNER, full answers)",
             answer_style="full", profile="cpu"),  # cpu-vllm with --backend vllm-offline
     Variant("spacy", "reference: spaCy en_core_web_sm (profile spacy-baseline)", profile="spacy-baseline"),
@@ -73,8 +76,8 @@ backend = "grabcut"
 """
 
 
-def train_variant(variant: Variant, data_file: Path, steps: int, work: Path) -> Path:
-    document = load_train_config(RECIPE).model_dump(mode="json")
+def train_variant(variant: Variant, data_file: Path, steps: int, work: Path, recipe: Path = RECIPE) -> Path:
+    document = load_train_config(recipe).model_dump(mode="json")
     document.update(data=str(data_file), output_dir=str(work / variant.name), resume_from=None)
     document["training"].update({"max_steps": steps, "epochs": 1, **variant.training})
     document["lora"].update(variant.lora)
@@ -108,6 +111,32 @@ def evaluate_variant(variant: Variant, adapter: Path | None, data: Path, dev: in
                         "dev", "--data", str(data), *profile, "--concurrency", concurrency, "--limit", str(dev),
                         "--out", str(out)], check=True)
     return json.loads(metrics.read_text())
+
+
+def evaluate_zero_shot(variant: Variant, adapter: Path, data: Path, posts: int, work: Path) -> dict:
+    """The zero-shot check of round 3: Few-NERD sentences 23,723 on (never trained) with the 12 held-out types of
+    finetune/recipes/fewnerd-zero-shot.toml, through the same profile as the dev scoring."""
+    out = work / variant.name / f"eval-zero-shot{posts}"
+    metrics = out / "metrics.json"
+    if not metrics.is_file() or json.loads(metrics.read_text())["run"].get("limit") != posts:
+        config = work / variant.name / "profile.toml"
+        config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
+                                                  style=variant.answer_style, backend="transformers", engine=""))
+        print(f"[{variant.name}] zero-shot check on {posts} held-out Few-NERD sentences ...", flush=True)
+        subprocess.run([sys.executable, "-m", "groundex.agent.cli", "eval", "--dataset", "conll", "--data",
+                        str(data / "ner-mix" / "few-nerd-wiki" / "train.txt"), "--tag-scheme", "iob1", "--start",
+                        "23723", "--limit", str(posts), "--types", str(ROOT / "finetune" / "recipes" / "fewnerd-zero-shot.toml"),
+                        "--config", str(config), "--profile", f"variant-{variant.name}", "--concurrency", "1",
+                        "--out", str(out)], check=True)
+    return json.loads(metrics.read_text())
+
+
+def seconds_per_example(run: Path, steps: int, batch: int = 16) -> float:
+    if not (run / "loss.csv").is_file():
+        return float("nan")
+    with (run / "loss.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    return float(rows[-1]["elapsed_s"]) / (len(rows) * batch) if rows else float("nan")
 
 
 def last_losses(run: Path, count: int = 10) -> tuple[float, float]:
@@ -154,6 +183,12 @@ def main() -> None:
                         help="planner backend for scoring: transformers (one post at a time) or vllm-offline "
                              "(batches of 64, which wait for their longest answer)")
     parser.add_argument("--loss-posts", type=int, default=300, help="dev posts for the teacher-forced loss")
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="the training recipe every variant starts from")
+    parser.add_argument("--data-file", type=Path, help="train on this built SFT file (e.g. the round-3 mixture, "
+                        "runs/sft/groundex-mix.jsonl) instead of the FMNERG train posts; every variant sees the same "
+                        "examples in the same order")
+    parser.add_argument("--zero-shot", type=int, default=0, help="also score this many held-out Few-NERD sentences "
+                        "with the 12 types of finetune/recipes/fewnerd-zero-shot.toml (round 3's zero-shot check)")
     args = parser.parse_args()
     by_name = {v.name: v for v in VARIANTS}
     unknown = [n for n in args.variants.split(",") if n not in by_name]
@@ -168,33 +203,42 @@ def main() -> None:
             rows.append((variant, evaluate_variant(variant, None, args.data, args.dev, args.work, args.backend),
                          last_losses(args.work / variant.name), None))
             continue
-        data_file = args.work / f"data-{variant.answer_style}.jsonl"
+        data_file = args.data_file or args.work / f"data-{variant.answer_style}.jsonl"
         if not data_file.is_file():
             recipe = DataRecipe(dataset="twitter-fmnerg", text_only=True, answer_style=variant.answer_style,
                                 final_answer=False)
             write_examples(data_file, build_dataset(recipe, args.data))
-        adapter = train_variant(variant, data_file, args.steps, args.work)
+        adapter = train_variant(variant, data_file, args.steps, args.work, args.recipe)
         if args.train_only:
             continue
-        loss = dev_loss(variant, adapter, args.data, args.loss_posts, args.work)
+        loss = dev_loss(variant, adapter, args.data, args.loss_posts, args.work) if args.loss_posts else None
         document = evaluate_variant(variant, adapter, args.data, args.dev, args.work, args.backend)
+        if args.zero_shot:
+            zero_shot = evaluate_zero_shot(variant, adapter, args.data, args.zero_shot, args.work)["mner"]
+            document["zero_shot"] = zero_shot
+        document["seconds_per_example"] = seconds_per_example(args.work / variant.name, args.steps)
         rows.append((variant, document, last_losses(args.work / variant.name), loss))
 
     print(f"\nvariants: {args.steps} steps x 16 posts of FMNERG train; scored on the first {args.dev} GMNER dev posts, "
           f"text-only (MNER, groundable decision; planner backend {args.backend}); teacher-forced loss on the first "
           f"{args.loss_posts} dev posts in the variant's own answer style")
-    print("| variant | what | MNER P | MNER R | MNER F1 | groundable acc. / P / R | rule acc.: always / person types | "
-          "readable answers | train loss / decision loss (last 10 steps) | dev loss / decision loss |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| variant | what | MNER P | MNER R | MNER F1 | zero-shot P / R / F1 | groundable acc. / P / R | rule acc.: "
+          "always / person types | readable answers | train loss / decision loss (last 10 steps) | dev loss / "
+          "decision loss | s / example |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for variant, document, (loss, decision), held in rows:
         mner, groundable = document["mner"], document["groundable"]
         answers = document["run"].get("unreadable_answers", {})
         readable = 100 * (1 - answers["unreadable"] / answers["posts_planned"]) if answers.get("posts_planned") else float("nan")
+        zero = document.get("zero_shot")
+        zero_cell = f"{zero['precision']:.2f} / {zero['recall']:.2f} / {zero['f1']:.2f}" if zero else "n/a"
         print(f"| {variant.name} | {variant.what} | {mner['precision']:.2f} | {mner['recall']:.2f} | {mner['f1']:.2f} | "
+              f"{zero_cell} | "
               f"{groundable['accuracy']:.2f} / {groundable['precision']:.2f} / {groundable['recall']:.2f} | "
               f"{groundable['always_groundable_accuracy']:.2f} / {person_rule(groundable)} | {readable:.1f} % | "
               f"{loss:.3f} / {decision:.3f} | "
-              + (f"{held.mean:.3f} / {held.decision:.3f} |" if held else "n/a |"))
+              + (f"{held.mean:.3f} / {held.decision:.3f} |" if held else "n/a |")
+              + f" {document.get('seconds_per_example', float('nan')):.3f} |")
 
 
 if __name__ == "__main__":

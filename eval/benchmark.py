@@ -7,8 +7,9 @@ split so that a caller can show progress and stop cleanly:
     stats = await prepared.run(extractor, on_done=..., drain=...)   # the posts not yet in predictions.jsonl
     result = prepared.finish(stats, wall_s)     # scored over this spec's posts: metrics.json, report.md
 
-A run folder belongs to one (dataset, split, data file, types, profile, masks); ``limit`` is not part of it, so a run of the
-first N posts can be extended to the whole split in the same folder. Scores come from ``eval.metrics`` only.
+A run folder belongs to one (dataset, split, data file, types, profile, masks); ``start`` and ``limit`` are not part of
+it, so a run of the first N posts can be extended to the whole split in the same folder (scores always cover the
+spec's own posts). Scores come from ``eval.metrics`` only.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class BenchmarkSpec:
     iou: float = 0.5
     tag_column: int | None = None
     tag_scheme: str = "auto"
+    start: int = 1  # the first post (1-based) of the split to run; with ``limit``, a slice of it
 
     @property
     def protocol(self) -> ScoringProtocol:
@@ -175,7 +177,9 @@ def prepare_benchmark(spec: BenchmarkSpec) -> PreparedBenchmark:
     text_file = split_file(dataset, spec.data, spec.split)
     types = dataset_types(dataset, text_file, spec.types)
     posts = load_split(spec.dataset, spec.data, spec.split, spec.image_dir, spec.xml_dir, spec.tag_column,
-                       spec.tag_scheme, types.known_labels)[:spec.limit]
+                       spec.tag_scheme, types.known_labels)[spec.start - 1:][:spec.limit]
+    if not posts:
+        raise GroundexError(f"--start {spec.start} is past the end of the {spec.dataset} {spec.split} split")
     schema = types.schema
     gold_types = {g.entity.type for a in posts for g in a.gold}
     if not gold_types & set(schema.names):

@@ -40,23 +40,32 @@ class SftExample:
     images: tuple[str, ...] = ()
     text_only: bool = True
     type_names: dict[str, str] = field(default_factory=dict)
+    loss_scope: str = "all"  # "entities": the data says nothing about the image (agent.encoding, entities_only)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "messages": list(self.messages), "tools": list(self.tools), "images": list(self.images),
-                "text_only": self.text_only, "type_names": self.type_names}
+        record = {"id": self.id, "messages": list(self.messages), "tools": list(self.tools),
+                  "images": list(self.images), "text_only": self.text_only, "type_names": self.type_names}
+        if self.loss_scope != "all":
+            record["loss_scope"] = self.loss_scope
+        return record
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> "SftExample":
+        scope = str(record.get("loss_scope", "all"))
+        if scope not in ("all", "entities"):
+            raise ValueError(f"loss_scope must be all or entities, not {scope!r}")
         return cls(str(record["id"]), tuple(record["messages"]), tuple(record["tools"]), tuple(record.get("images", ())),
-                   bool(record.get("text_only", True)), dict(record.get("type_names", {})))
+                   bool(record.get("text_only", True)), dict(record.get("type_names", {})), scope)
 
 
 def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions: DescriptionSource,
                   multimodal: bool, final_answer: bool = True, style: AnswerStyle = "full",
-                  example_id: str | None = None) -> SftExample:
+                  example_id: str | None = None, grounding_known: bool = True) -> SftExample:
     """The training conversation for one post (``multimodal``: the planner sees the post's image, if it has one;
     ``style``: the answer rendering, ``agent.contract.AnswerStyle``). ``example_id`` (default: the post id) names
-    the example and seeds its schema draw, so a post drawn twice in a mixture gets two schemas."""
+    the example and seeds its schema draw, so a post drawn twice in a mixture gets two schemas.
+    ``grounding_known``: whether the data says which entities are visible (Twitter-GMNER's boxes do; a text NER
+    corpus does not: its example then carries loss on the entity list only, ``SftExample.loss_scope``)."""
     post = annotated.post
     example_id = example_id or post.id
     sees_image = multimodal and post.image_path is not None
@@ -89,7 +98,8 @@ def build_example(annotated: AnnotatedPost, sampler: SchemaSampler, descriptions
         messages.append({"role": "assistant", "content": json.dumps({"triples": triples}, ensure_ascii=False),
                          "tool_calls": []})
     images = (str(post.image_path),) if sees_image else ()
-    return SftExample(example_id, tuple(messages), tuple(planner_tools(style)), images, not sees_image, sampled.names)
+    return SftExample(example_id, tuple(messages), tuple(planner_tools(style)), images, not sees_image, sampled.names,
+                      "all" if grounding_known else "entities")
 
 
 def build_examples(posts: Iterable[AnnotatedPost], sampler: SchemaSampler, descriptions: DescriptionSource,
@@ -141,7 +151,7 @@ def load_recipe_posts(recipe: DataRecipe, data: Path, image_dir: Path | None = N
     types = dataset_types(spec, split_file(spec, data, recipe.split), recipe.types)
     posts = load_split(recipe.dataset, data, recipe.split, image_dir=None if recipe.text_only else image_dir,
                        tag_column=recipe.tag_column, tag_scheme=recipe.tag_scheme,
-                       known_labels=frozenset(types.schema.names) if spec.generic else None)
+                       known_labels=types.known_labels if spec.generic else None)
     if spec.generic and types.restricted:  # --types restricts what is taught: the other labels leave the targets
         posts = [replace(a, gold=tuple(g for g in a.gold if g.entity.type in types.schema)) for a in posts]
     return posts, types.schema
@@ -149,9 +159,9 @@ def load_recipe_posts(recipe: DataRecipe, data: Path, image_dir: Path | None = N
 
 def schema_sampler(recipe: DataRecipe, schema: TypeSchema) -> Any:
     """The schema sampler of a recipe: FMNERG fine labels draw at three levels, GMNER adds fine negatives, and
-    any other dataset draws subsets, renames and negatives from its own types."""
+    any other dataset draws its mentions' types, renames and negatives from its own types (``CorpusSampler``)."""
     from groundex.agent import load_preset
-    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, FineLabelSampler
+    from groundex.finetune.schema_sampling import FMNERG_GROUP_TO_GMNER, CorpusSampler, FineLabelSampler
 
     randomisation = recipe.randomisation_config()
     fine = load_preset("fmnerg")
@@ -160,7 +170,7 @@ def schema_sampler(recipe: DataRecipe, schema: TypeSchema) -> Any:
     if recipe.dataset in ("twitter-gmner", "twitter-smner"):
         negative_base = {t.name: FMNERG_GROUP_TO_GMNER[t.group] for t in fine}
         return SchemaSampler(schema, randomisation, recipe.seed, negatives=fine, negative_base=negative_base)
-    return SchemaSampler(schema, randomisation, recipe.seed)
+    return CorpusSampler(schema, randomisation, recipe.seed)
 
 
 def build_dataset(recipe: DataRecipe, data: Path, image_dir: Path | None = None,
@@ -171,8 +181,10 @@ def build_dataset(recipe: DataRecipe, data: Path, image_dir: Path | None = None,
     style = resolve_answer_style(recipe.answer_style, multimodal=not recipe.text_only)
     posts, schema = load_recipe_posts(recipe, data, image_dir)
     source = FileDescriptions(descriptions) if descriptions else TemplateDescriptions()
-    return list(build_examples(posts, schema_sampler(recipe, schema), source, multimodal=not recipe.text_only,
-                               final_answer=recipe.final_answer, style=style))
+    grounding_known = recipe.dataset.startswith("twitter-")
+    sampler = schema_sampler(recipe, schema)
+    return [build_example(annotated, sampler, source, not recipe.text_only, recipe.final_answer, style,
+                          grounding_known=grounding_known) for annotated in posts]
 
 
 def write_examples(path: Path, examples: Iterable[SftExample]) -> int:
@@ -194,7 +206,7 @@ def read_examples(path: Path) -> list[SftExample]:
             continue
         try:
             examples.append(SftExample.from_json(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
             raise GroundexError(f"{path}:{number}: not a training example ({error})") from error
     if not examples:
         raise GroundexError(f"training data {path} holds no examples")

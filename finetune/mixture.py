@@ -39,13 +39,13 @@ from __future__ import annotations
 import hashlib
 import random
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from groundex.agent import GroundexError, resolve_answer_style
+from groundex.agent import AnnotatedPost, GroundexError, resolve_answer_style
 from groundex.finetune.data import DataRecipe, SftExample, build_example, load_recipe_posts, schema_sampler
 
 
@@ -63,6 +63,8 @@ class MixtureDataset(BaseModel):
     tag_column: int | None = None
     tag_scheme: str = "auto"
     sentences: tuple[int, int] | None = Field(None, description="only posts first..last (1-based, inclusive)")
+    lowercase: float = Field(0.0, ge=0, le=1, description="chance that an example's text is lower-cased (as "
+                                                          "MultiCoNER's is), so casing is no cue the model relies on")
     randomisation: dict[str, Any] = Field(default_factory=dict, description="RandomisationConfig overrides")
 
 
@@ -156,11 +158,26 @@ def build_mixture(config: MixtureConfig) -> tuple[list[SftExample], list[Mixture
                 annotated = posts[order[draw % len(posts)]]
                 lap = draw // len(posts)
                 example_id = f"{entry.name}:{annotated.post.id}" + (f"#{epoch}" if epoch else "") + (f".{lap}" if lap else "")
+                if entry.lowercase and random.Random(f"{config.seed}:{example_id}:case").random() < entry.lowercase:
+                    annotated = lowercased(annotated)
                 examples.append(build_example(annotated, sampler, descriptions, not config.text_only,
-                                              config.final_answer, style, example_id))
+                                              config.final_answer, style, example_id,
+                                              grounding_known=entry.dataset.startswith("twitter-")))
                 written[entry.name] += 1
     parts = [MixturePart(entry.name, len(posts), written[entry.name], types) for entry, posts, _, types in corpora]
     return examples, parts
+
+
+def lowercased(annotated: AnnotatedPost) -> AnnotatedPost:
+    """The post with its text lower-cased and its mentions' texts with it, where that keeps every character
+    offset (``str.lower`` lengthens a few letters, such as "İ"); otherwise the post unchanged."""
+    post = annotated.post
+    text = post.text.lower()
+    if len(text) != len(post.text) or any(len(t.lower()) != len(t) for t in post.tokens):
+        return annotated
+    lowered = replace(post, text=text, tokens=tuple(t.lower() for t in post.tokens))
+    gold = tuple(replace(g, entity=replace(g.entity, text=text[g.entity.start:g.entity.end])) for g in annotated.gold)
+    return AnnotatedPost(lowered, gold)
 
 
 def mixture_digest(path: Path) -> str:

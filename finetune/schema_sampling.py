@@ -169,3 +169,75 @@ class FineLabelSampler:
             if entity_type.name in gold_types:
                 names[entity_type.name] = name
         return SampledSchema(TypeSchema("fmnerg-sampled", tuple(shown)), names, "fine")
+
+
+ABBREVIATIONS = {"PER": "person", "LOC": "location", "ORG": "organization", "GRP": "group", "PROD": "product",
+                 "GPE": "geopolitical entity", "MISC": "miscellaneous"}
+
+
+def readable_names(label: str) -> list[str]:
+    """Plain-language names for a corpus label, as a user would type them: ``HumanSettlement`` -> ``human
+    settlement``; ``person_artist/author`` -> ``artist or author`` and ``person artist or author``;
+    ``Gene_or_gene_product`` -> ``gene or gene product``; ``MusicalGRP`` -> ``musical group``; ``OtherPER`` ->
+    ``other person``. Empty where the label is already plain (``athlete``)."""
+    import re
+
+    def words(part: str) -> list[str]:
+        pieces = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", part)
+        return [ABBREVIATIONS.get(p, p.lower()) for p in pieces] or [part.lower()]
+
+    def plain(part: str) -> str:
+        return " or ".join(" ".join(w for chunk in alternative.split("_") if chunk for w in words(chunk))
+                           for alternative in part.split("/"))
+
+    variants: list[str] = []
+    group, underscore, rest = label.partition("_")
+    if underscore and group.islower() and rest and group in {"person", "location", "organization", "building",
+                                                             "event", "art", "product", "other"}:
+        variants += [plain(rest), f"{group} {plain(rest)}"]  # Few-NERD's group_fine labels
+    variants.append(plain(label))
+    return [v for v in dict.fromkeys(variants) if v and v != label]
+
+
+class CorpusSampler:
+    """Schemas for a corpus labelled with its own types (``base``: its types file), however many: each example
+    shows either every type (``all_fine_probability``) or the types of its own mentions (each kept with
+    ``fine_keep_probability``) plus types of the corpus absent from it (negatives, up to ``max_fine_negatives``),
+    shuffled; a type is shown under a readable name or an alias with ``rename_probability`` (``readable_names``,
+    ``aliases``), and without its description with ``description_dropout``. Negatives come only from the corpus's
+    own labels, so an unmarked mention never stands under a shown type. Held-out types never appear."""
+
+    def __init__(self, base: TypeSchema, config: RandomisationConfig, seed: int):
+        held_out = set(config.held_out_types)
+        self.base = TypeSchema(base.name, tuple(t for t in base if t.name not in held_out))
+        self.config, self.seed, self.held_out = config, seed, held_out
+        self.names = {t.name: [n for n in (config.aliases.get(t.name) or readable_names(t.name)) if n not in held_out]
+                      for t in self.base}
+
+    def sample(self, example_id: str, gold_types: set[str]) -> SampledSchema:
+        config = self.config
+        if not config.enabled:
+            return SampledSchema(self.base, {t.name: t.name for t in self.base})
+        rng = random.Random(f"{self.seed}:{example_id}")
+        if rng.random() < config.all_fine_probability:
+            shown_types = list(self.base)
+        else:
+            present = [t for t in self.base if t.name in gold_types]
+            kept = [t for t in present if rng.random() < config.fine_keep_probability]
+            absent = [t for t in self.base if t.name not in gold_types]
+            count = rng.randint(1 if kept else 2, max(config.max_fine_negatives, 2))
+            shown_types = kept + rng.sample(absent, min(len(absent), count))
+        rng.shuffle(shown_types)
+        names: dict[str, str] = {}
+        shown: list[EntityType] = []
+        for entity_type in shown_types:
+            name = entity_type.name
+            if self.names[name] and rng.random() < config.rename_probability:
+                name = rng.choice(self.names[name])
+            if name in names.values():  # two labels with one plain name ("other_medical", "Medical"): keep the label
+                name = entity_type.name
+            description = "" if rng.random() < config.description_dropout else entity_type.description
+            shown.append(EntityType(name, description, entity_type.group))
+            names[entity_type.name] = name
+        return SampledSchema(TypeSchema(f"{self.base.name}-sampled", tuple(shown)),
+                             {gold: shown_name for gold, shown_name in names.items() if gold in gold_types})

@@ -56,7 +56,8 @@ class TrainResult:
 
 def encode_example(encoder: ChatEncoder, example: SftExample) -> TrainingEncoding:
     images: list[Image.Image] = [] if example.text_only else [load_image(Path(p)) for p in example.images]
-    return encoder.encode_for_training(list(example.messages), images, list(example.tools))
+    return encoder.encode_for_training(list(example.messages), images, list(example.tools),
+                                       entities_only=example.loss_scope == "entities")
 
 
 def collate(encodings: list[TrainingEncoding], pad_id: int) -> dict[str, torch.Tensor]:

@@ -75,7 +75,8 @@ def eval_command(
     profile: Annotated[Optional[str], typer.Option("--profile", help="configuration profile")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML config file merged over the defaults")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="posts in flight against the planner")] = 4,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="only the first N posts of the split")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="only the first N posts of the split (from --start)")] = None,
+    start: Annotated[int, typer.Option("--start", min=1, help="the first post to run (1-based): --start 901 --limit 100 runs posts 901-1000")] = 1,
     masks: Annotated[bool, typer.Option("--masks", help="also segment, and score masks where the gold has them (SMNER)")] = False,
     iou: Annotated[float, typer.Option("--iou", help="IoU threshold for a correct region")] = 0.5,
     tag_column: TagColumnOption = None,
@@ -91,7 +92,7 @@ def eval_command(
     from groundex.eval.benchmark import BenchmarkSpec
 
     spec = BenchmarkSpec(dataset, split, data, out, load_settings(config_file=config, profile=profile), types,
-                         image_dir, xml_dir, concurrency, limit, masks, iou, tag_column, tag_scheme)
+                         image_dir, xml_dir, concurrency, limit, masks, iou, tag_column, tag_scheme, start)
     _run(spec)
 
 

@@ -105,6 +105,27 @@ def test_the_label_mask_covers_exactly_the_assistant_turns(tiny_qwen2_vl, mini_w
     assert int((encoding.inputs["mm_token_type_ids"] == 1).sum()) > 0 and not labelled[encoding.inputs["mm_token_type_ids"][0] == 1].any()
 
 
+def test_a_text_corpus_example_carries_loss_on_its_entity_list_only(tiny_qwen2_vl, mini_with_images, tmp_path):
+    from dataclasses import replace
+
+    example = read_examples(examples_to(tmp_path / "sft.jsonl", mini_with_images))[1]
+    encoder = ChatEncoder.load(str(tiny_qwen2_vl), "qwen2-vl", 56 * 56, 112 * 112)
+    scoped = replace(example, loss_scope="entities")
+    assert read_examples(write_to(tmp_path / "scoped.jsonl", scoped))[0].loss_scope == "entities"
+    encoding = encode_example(encoder, scoped)
+    labelled = encoding.labels[0] != IGNORE_INDEX
+    text = encoder.tokenizer.decode(encoding.inputs["input_ids"][0][labelled])
+    lists = [m["content"] for m in example.messages if m["role"] == "assistant"]
+    assert text == "".join(lists)  # the entity list and the final triples: no tool call, no end of turn
+    assert "<tool_call>" not in text and encoding.decisions[0][labelled].any()
+    assert not encoding.decisions[0][~labelled].any()
+
+
+def write_to(path: Path, example) -> Path:
+    write_examples(path, [example])
+    return path
+
+
 def tiny_train_config(model: Path, data: Path, output: Path, **training) -> TrainConfig:
     settings = {"learning_rate": 1e-2, "epochs": 1, "max_steps": 30, "batch_size": 2, "gradient_accumulation": 1,
                 "warmup_ratio": 0.0, "gradient_checkpointing": False, "save_every": 10, "max_length": 4096, **training}

@@ -107,3 +107,46 @@ def test_the_cpu_recipes_are_valid_training_configs(repo_root):
     assert (new.lora.top_layers, new.training.decision_weight, new.training.epochs) == (12, 2.0, 2)
     assert new.resume_from == recipes / "../resume/gemma3-270m-groundex"
     assert load_train_config(recipes / "gemma3-270m-cpu.toml").lora.top_layers == 0
+
+
+def test_readable_names_of_corpus_labels():
+    from groundex.finetune.schema_sampling import readable_names
+
+    assert readable_names("HumanSettlement") == ["human settlement"]
+    assert readable_names("person_artist/author") == ["artist or author", "person artist or author"]
+    assert readable_names("Gene_or_gene_product") == ["gene or gene product"]
+    assert readable_names("MusicalGRP") == ["musical group"] and readable_names("PER") == ["person"]
+    assert readable_names("athlete") == []
+
+
+def test_the_corpus_sampler_shows_own_types_keeps_targets_and_never_held_out_ones():
+    from groundex.agent import EntityType, TypeSchema
+    from groundex.finetune.schema_sampling import CorpusSampler
+
+    corpus = TypeSchema("corpus", tuple(EntityType(n, f"a {n}") for n in
+                                        ("person_athlete", "location_GPE", "location_mountain", "art_film", "other_god",
+                                         "product_car", "event_election")))
+    config = RandomisationConfig(held_out_types=["location_mountain"], rename_probability=0.5, all_fine_probability=0.2)
+    sampler = CorpusSampler(corpus, config, seed=1)
+    samples = [sampler.sample(f"s{i}", {"person_athlete", "location_mountain"}) for i in range(400)]
+    assert samples == [CorpusSampler(corpus, config, seed=1).sample(f"s{i}", {"person_athlete", "location_mountain"})
+                       for i in range(400)]
+    shown = {name for sampled in samples for name in sampled.schema.names}
+    assert "location_mountain" not in shown and "mountain" not in shown and "location mountain" not in shown
+    assert {"athlete", "person athlete", "person_athlete", "geopolitical entity"} <= shown
+    assert all(set(sampled.names) <= {"person_athlete"} for sampled in samples)  # only present, shown gold types
+    assert all(sampled.names["person_athlete"] in sampled.schema for sampled in samples if sampled.names)
+    assert any(len(sampled.schema) == 6 for sampled in samples)  # sometimes every type (less the held-out one)
+    assert any(not sampled.names for sampled in samples)  # the post's type left out: no target, negatives only
+
+
+def test_lowercased_posts_keep_their_offsets():
+    from groundex.agent import AnnotatedPost, Entity, GoldTriple, Post
+    from groundex.finetune.mixture import lowercased
+
+    post = Post("p", "Messi joins Inter Miami", tokens=("Messi", "joins", "Inter", "Miami"))
+    annotated = AnnotatedPost(post, (GoldTriple(Entity("Inter Miami", 12, 23, "ORG")),))
+    lowered = lowercased(annotated)
+    assert lowered.post.text == "messi joins inter miami" and lowered.gold[0].entity.text == "inter miami"
+    turkish = AnnotatedPost(Post("t", "İstanbul", tokens=("İstanbul",)), ())
+    assert lowercased(turkish) is turkish  # "İ".lower() is two characters: offsets would move
