@@ -24,7 +24,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from PIL import Image
@@ -369,6 +369,184 @@ def check_gpus_per_process(local_processes: int, gpus: int) -> None:
             f"launch --num_processes {gpus}); one GPU trains with plain `groundex finetune train`")
 
 
+@dataclass
+class _StepTotals:
+    """What the micro-steps of the current optimizer step added up on this process."""
+
+    losses: list[float]
+    decisions: list[float]
+    example_ids: list[str]
+
+    @classmethod
+    def empty(cls) -> "_StepTotals":
+        return cls([], [], [])
+
+
+class _TrainingRun:
+    """One run's moving parts and its position, set up once; ``train`` walks them step by step.
+
+    ``prepare`` loads the model, the optimizer and the schedule; ``restore`` continues from a checkpoint or a
+    committed snapshot; ``micro_steps`` yields what is left of the schedule; ``learn`` is one forward and backward
+    pass; ``end_step`` closes an optimizer step (schedule, logs); ``save_checkpoint`` and ``save_adapter`` write."""
+
+    def __init__(self, config: TrainConfig):
+        from accelerate import Accelerator
+        from transformers import get_linear_schedule_with_warmup
+
+        settings = self.settings = config.training
+        self.config = config
+        check_gpus_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
+                               torch.cuda.device_count() if torch.cuda.is_available() else 0)
+        torch.manual_seed(settings.seed)
+        self.examples = read_examples(config.data)
+        bf16 = _use_bf16(settings.precision)
+        model, self.encoder = load_trainable_model(config, bf16)
+        # On a CPU the base weights are already bf16 and autocast only adds casts (measured 15 % slower), so
+        # accelerate's mixed precision is for GPUs; PEFT keeps the adapter weights in fp32 either way.
+        on_gpu = torch.cuda.is_available()
+        self.accelerator = Accelerator(gradient_accumulation_steps=settings.gradient_accumulation,
+                                       mixed_precision="bf16" if bf16 and on_gpu else "no", cpu=not on_gpu)
+        self.processes = _Processes(self.accelerator)
+        self.micro_per_epoch = micro_steps_per_epoch(len(self.examples), self.processes.count, settings.batch_size)
+        self.steps_per_epoch = math.ceil(self.micro_per_epoch / settings.gradient_accumulation)
+        self.total_steps = settings.max_steps or self.steps_per_epoch * settings.epochs
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate,
+                                      weight_decay=settings.weight_decay)
+        # the schedule is stepped here once per optimizer step (accelerate would step it once per process)
+        self.scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * self.total_steps),
+                                                         self.total_steps)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.output = config.output_dir
+        self.loss_csv, self.examples_csv = self.output / "loss.csv", self.output / TRAINED_EXAMPLES
+        self.fingerprint = data_fingerprint(config.data)
+        self.position: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
+        self.pad_id = _pad_id(self.encoder.tokenizer)
+        self.totals = _StepTotals.empty()
+        self.losses: list[float] = []
+        self.skipped = 0
+
+    # -- where the run stands --------------------------------------------------------------------------------
+    def restore(self) -> None:
+        """Continue from ``output_dir``'s checkpoint, or adopt the committed snapshot ``resume_from`` into it."""
+        output, processes = self.output, self.processes
+        if processes.main:
+            output.mkdir(parents=True, exist_ok=True)
+            if self.config.resume_from and self.config.resume_from.exists() \
+                    and not (output / CHECKPOINT / "position.json").is_file():
+                _adopt_snapshot(self.config.resume_from, output)  # a resume_from that does not exist yet: a fresh start
+        processes.barrier()
+        if (output / CHECKPOINT / "position.json").is_file():
+            self.position = _load_checkpoint(output / CHECKPOINT, self.accelerator.unwrap_model(self.model),
+                                             self.optimizer, self.scheduler)
+            if self.position.get("data_sha256", self.fingerprint) != self.fingerprint:
+                raise GroundexError(f"the checkpoint in {output / CHECKPOINT} was trained on other data than "
+                                    f"{self.config.data} (its sha256 differs): rebuild the data with the recipe's "
+                                    "build-data command, or start the run in another output_dir")
+            _check_processes(self.position, processes.count, output / CHECKPOINT)
+        if processes.main:
+            _start_logs(self.loss_csv, self.examples_csv, self.position["step"])
+        self.step = self.position["step"]
+        # elapsed_s in loss.csv counts training time across resumes (the checkpoint keeps it; older ones lack it)
+        self.started = time.monotonic() - self.position.get("elapsed_s", 0.0)
+
+    def micro_steps(self) -> Iterator[tuple[int, int, list[int]]]:
+        """``(epoch, micro-step, epoch order)`` from the restored position to the end of the schedule."""
+        for epoch in range(self.position["epoch"], math.ceil(self.total_steps / self.steps_per_epoch) + 1):
+            if self.step >= self.total_steps:
+                return
+            order = _epoch_order(len(self.examples), self.settings.seed, epoch)
+            first = self.position["batch"] if epoch == self.position["epoch"] else 0
+            for micro in range(first, self.micro_per_epoch):
+                if self.step >= self.total_steps:
+                    return
+                yield epoch, micro, order
+
+    # -- one micro-step --------------------------------------------------------------------------------------
+    def batch(self, micro: int, order: list[int]) -> tuple[dict[str, torch.Tensor], float] | None:
+        """This process's share of the micro-step, encoded and collated, with its loss weight; ``None`` when a
+        single process has nothing to train on (all its examples longer than ``max_length``)."""
+        chosen = process_share(order, micro, self.processes.count, self.processes.index, self.settings.batch_size)
+        encodings = [encode_example(self.encoder, self.examples[i]) for i in chosen]
+        kept = [e for e in encodings if e.length <= self.settings.max_length]
+        self.skipped += len(encodings) - len(kept)
+        weight = 1.0
+        if not kept:
+            if self.processes.count == 1:
+                return None
+            # every process must take part in each synchronised backward pass: a zero-weight stand-in
+            kept, weight = [encode_example(self.encoder, self.examples[order[0]])], 0.0
+        self.totals.example_ids += [self.examples[i].id for i, e in zip(chosen, encodings)
+                                    if e.length <= self.settings.max_length]
+        return {k: v.to(self.accelerator.device) for k, v in collate(kept, self.pad_id).items()}, weight
+
+    def learn(self, batch: dict[str, torch.Tensor], weight: float) -> None:
+        """Forward, backward and (at the end of an accumulation) the optimizer update."""
+        with self.accelerator.accumulate(self.model):
+            loss = assistant_loss(self.model, batch, self.settings.decision_weight)
+            self.accelerator.backward(loss.objective * weight)
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+        if weight:
+            self.totals.losses.append(loss.mean)
+            if not math.isnan(loss.decision):
+                self.totals.decisions.append(loss.decision)
+
+    # -- one optimizer step ----------------------------------------------------------------------------------
+    def end_step(self, epoch: int, on_step: Callable[[int, int, float], None] | None) -> None:
+        """Step the schedule, average the step's loss over processes, log it and which examples it took."""
+        self.scheduler.step()
+        self.step += 1
+        totals, processes = self.totals, self.processes
+        loss_sum, loss_count, decision_sum, decision_count = processes.sums(
+            sum(totals.losses), len(totals.losses), sum(totals.decisions), len(totals.decisions))
+        step_loss = loss_sum / loss_count if loss_count else float("nan")
+        decision_loss = decision_sum / decision_count if decision_count else float("nan")
+        shares = processes.gather(totals.example_ids)
+        self.totals = _StepTotals.empty()
+        self.losses.append(step_loss)
+        if not processes.main:
+            return
+        with self.examples_csv.open("a") as handle:
+            handle.writelines(f"{self.step},{epoch},{rank},{' '.join(ids)}\n" for rank, ids in enumerate(shares))
+        if self.step % self.settings.log_every == 0 or self.step == self.total_steps:
+            with self.loss_csv.open("a") as handle:
+                handle.write(f"{self.step},{epoch},{step_loss:.6f},{decision_loss:.6f},"
+                             f"{self.scheduler.get_last_lr()[0]:.3e},{time.monotonic() - self.started:.1f}\n")
+        if on_step:
+            on_step(self.step, self.total_steps, step_loss)
+
+    def checkpoint_due(self) -> bool:
+        return self.step % self.settings.save_every == 0
+
+    def save_checkpoint(self, epoch: int, micro: int) -> None:
+        """A resumable checkpoint after micro-step ``micro`` of ``epoch`` (the main process writes it)."""
+        epoch_done = micro + 1 == self.micro_per_epoch  # resume at the next epoch's first micro-step
+        position = {"step": self.step, "epoch": epoch + 1 if epoch_done else epoch,
+                    "batch": 0 if epoch_done else micro + 1, "elapsed_s": time.monotonic() - self.started,
+                    "data_sha256": self.fingerprint, "processes": self.processes.count}
+        if self.processes.main:
+            _save_checkpoint(self.output / CHECKPOINT, self.accelerator.unwrap_model(self.model), self.optimizer,
+                             self.scheduler, position)
+        self.processes.barrier()
+
+    # -- the end ---------------------------------------------------------------------------------------------
+    def result(self, adapter_dir: Path | None = None, stopped: bool = False) -> TrainResult:
+        return TrainResult(adapter_dir, self.step, tuple(self.losses), self.skipped, stopped=stopped,
+                           total_steps=self.total_steps)
+
+    def save_adapter(self) -> Path:
+        """The finished adapter (loads in vLLM and the planner backends), its training config and the loss plot."""
+        adapter_dir = self.output / ADAPTER
+        if self.processes.main:
+            self.accelerator.unwrap_model(self.model).save_pretrained(adapter_dir)
+            _name_base_model(adapter_dir, self.config.model)
+            (adapter_dir / "groundex_training.json").write_text(self.config.model_dump_json(indent=2))
+            if self.loss_csv.read_text().count("\n") > 1:
+                write_loss_plot(self.loss_csv, self.output / "loss.png")
+        self.processes.barrier()
+        return adapter_dir
+
+
 def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None = None,
           stop_requested: Callable[[], bool] = lambda: False) -> TrainResult:
     """Run (or resume) training; ``on_step(step, total_steps, loss)`` is called after each optimizer step.
@@ -382,130 +560,25 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     recipe fixes the per-process numbers); the learning-rate schedule counts these global steps. Only the main
     process writes loss.csv (the loss averaged over processes), trained_examples.csv, checkpoints and the adapter.
     """
-    from accelerate import Accelerator
-    from transformers import get_linear_schedule_with_warmup
-
-    settings = config.training
-    check_gpus_per_process(int(os.environ.get("LOCAL_WORLD_SIZE", "1")),
-                           torch.cuda.device_count() if torch.cuda.is_available() else 0)
-    torch.manual_seed(settings.seed)
-    examples = read_examples(config.data)
-    bf16 = _use_bf16(settings.precision)
-    model, encoder = load_trainable_model(config, bf16)
-    # On a CPU the base weights are already bf16 and autocast only adds casts (measured 15 % slower), so
-    # accelerate's mixed precision is for GPUs; PEFT keeps the adapter weights in fp32 either way.
-    on_gpu = torch.cuda.is_available()
-    accelerator = Accelerator(gradient_accumulation_steps=settings.gradient_accumulation,
-                              mixed_precision="bf16" if bf16 and on_gpu else "no", cpu=not on_gpu)
-    processes = _Processes(accelerator)
-    micro_per_epoch = micro_steps_per_epoch(len(examples), processes.count, settings.batch_size)
-    steps_per_epoch = math.ceil(micro_per_epoch / settings.gradient_accumulation)
-    total_steps = settings.max_steps or steps_per_epoch * settings.epochs
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    # the schedule is stepped here once per optimizer step (accelerate would step it once per process)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total_steps), total_steps)
-    model, optimizer = accelerator.prepare(model, optimizer)
-
-    output = config.output_dir
-    fingerprint = data_fingerprint(config.data)
-    position: dict[str, Any] = {"step": 0, "epoch": 0, "batch": 0, "elapsed_s": 0.0}
-    loss_csv, examples_csv = output / "loss.csv", output / TRAINED_EXAMPLES
-    if processes.main:
-        output.mkdir(parents=True, exist_ok=True)
-        if config.resume_from and config.resume_from.exists() and not (output / CHECKPOINT / "position.json").is_file():
-            _adopt_snapshot(config.resume_from, output)  # a resume_from that does not exist yet: a fresh start
-    processes.barrier()
-    if (output / CHECKPOINT / "position.json").is_file():
-        position = _load_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler)
-        if position.get("data_sha256", fingerprint) != fingerprint:
-            raise GroundexError(f"the checkpoint in {output / CHECKPOINT} was trained on other data than {config.data} "
-                                "(its sha256 differs): rebuild the data with the recipe's build-data command, or "
-                                "start the run in another output_dir")
-        _check_processes(position, processes.count, output / CHECKPOINT)
-    if processes.main:
-        _start_logs(loss_csv, examples_csv, position["step"])
-
-    model.train()
-    pad_id = _pad_id(encoder.tokenizer)
-    # elapsed_s in loss.csv counts training time across resumes (the checkpoint keeps it; older ones lack it)
-    step, losses, skipped, started = position["step"], [], 0, time.monotonic() - position.get("elapsed_s", 0.0)
-    micro_losses: list[float] = []
-    micro_decisions: list[float] = []
-    step_examples: list[str] = []
-    if processes.any(stop_requested()):  # asked while the model was loading: nothing new to save
-        return TrainResult(None, step, (), 0, stopped=True, total_steps=total_steps)
-    for epoch in range(position["epoch"], math.ceil(total_steps / steps_per_epoch) + 1):
-        if step >= total_steps:
-            break
-        order = _epoch_order(len(examples), settings.seed, epoch)
-        first_micro = position["batch"] if epoch == position["epoch"] else 0
-        for micro in range(first_micro, micro_per_epoch):
-            if step >= total_steps:
-                break
-            chosen = process_share(order, micro, processes.count, processes.index, settings.batch_size)
-            encodings = [encode_example(encoder, examples[i]) for i in chosen]
-            kept = [e for e in encodings if e.length <= settings.max_length]
-            skipped += len(encodings) - len(kept)
-            weight = 1.0
-            if not kept:
-                if processes.count == 1:
-                    continue
-                # every process must take part in each synchronised backward pass: a zero-weight stand-in
-                kept, weight = [encode_example(encoder, examples[order[0]])], 0.0
-            step_examples += [examples[i].id for i, e in zip(chosen, encodings) if e.length <= settings.max_length]
-            batch = {k: v.to(accelerator.device) for k, v in collate(kept, pad_id).items()}
-            with accelerator.accumulate(model):
-                loss = assistant_loss(model, batch, settings.decision_weight)
-                accelerator.backward(loss.objective * weight)
-                optimizer.step()
-                optimizer.zero_grad()
-            if weight:
-                micro_losses.append(loss.mean)
-                if not math.isnan(loss.decision):
-                    micro_decisions.append(loss.decision)
-            if not accelerator.sync_gradients:
-                continue
-            scheduler.step()
-            step += 1
-            loss_sum, loss_count, decision_sum, decision_count = processes.sums(
-                sum(micro_losses), len(micro_losses), sum(micro_decisions), len(micro_decisions))
-            step_loss = loss_sum / loss_count if loss_count else float("nan")
-            decision_loss = decision_sum / decision_count if decision_count else float("nan")
-            shares = processes.gather(step_examples)
-            micro_losses, micro_decisions, step_examples = [], [], []
-            losses.append(step_loss)
-            if processes.main:
-                with examples_csv.open("a") as handle:
-                    handle.writelines(f"{step},{epoch},{rank},{' '.join(ids)}\n" for rank, ids in enumerate(shares))
-                if step % settings.log_every == 0 or step == total_steps:
-                    with loss_csv.open("a") as handle:
-                        handle.write(f"{step},{epoch},{step_loss:.6f},{decision_loss:.6f},{scheduler.get_last_lr()[0]:.3e},"
-                                     f"{time.monotonic() - started:.1f}\n")
-                if on_step:
-                    on_step(step, total_steps, step_loss)
-            stopping = processes.any(step < total_steps and stop_requested())
-            if step % settings.save_every == 0 or stopping:
-                epoch_done = micro + 1 == micro_per_epoch  # resume at the next epoch's first micro-step
-                next_position = {"step": step, "epoch": epoch + 1 if epoch_done else epoch,
-                                 "batch": 0 if epoch_done else micro + 1, "elapsed_s": time.monotonic() - started,
-                                 "data_sha256": fingerprint, "processes": processes.count}
-                if processes.main:
-                    _save_checkpoint(output / CHECKPOINT, accelerator.unwrap_model(model), optimizer, scheduler,
-                                     next_position)
-                processes.barrier()
-            if stopping:
-                return TrainResult(None, step, tuple(losses), skipped, stopped=True, total_steps=total_steps)
-
-    adapter_dir = output / ADAPTER
-    if processes.main:
-        accelerator.unwrap_model(model).save_pretrained(adapter_dir)
-        _name_base_model(adapter_dir, config.model)
-        (adapter_dir / "groundex_training.json").write_text(config.model_dump_json(indent=2))
-        if loss_csv.read_text().count("\n") > 1:
-            write_loss_plot(loss_csv, output / "loss.png")
-    processes.barrier()
-    return TrainResult(adapter_dir, step, tuple(losses), skipped, total_steps=total_steps)
+    run = _TrainingRun(config)
+    run.restore()
+    run.model.train()
+    if run.processes.any(stop_requested()):  # asked while the model was loading: nothing new to save
+        return run.result(stopped=True)
+    for epoch, micro, order in run.micro_steps():
+        prepared = run.batch(micro, order)
+        if prepared is None:
+            continue
+        run.learn(*prepared)
+        if not run.accelerator.sync_gradients:
+            continue
+        run.end_step(epoch, on_step)
+        stopping = run.processes.any(run.step < run.total_steps and stop_requested())
+        if run.checkpoint_due() or stopping:
+            run.save_checkpoint(epoch, micro)
+        if stopping:
+            return run.result(stopped=True)
+    return run.result(run.save_adapter())
 
 
 def _start_logs(loss_csv: Path, examples_csv: Path, step: int) -> None:
