@@ -52,8 +52,8 @@ VARIANTS = [
     Variant("all-layers-r64", "LoRA rank 64 (alpha 128) on all 18 layers", lora={"top_layers": 0, "rank": 64, "alpha": 128}),
     Variant("all-layers-r64-lr1e-4", "LoRA rank 64 (alpha 128) on all 18 layers, learning rate 1e-4",
             lora={"top_layers": 0, "rank": 64, "alpha": 128}, training={"learning_rate": 1e-4}),
-    Variant("shipped", "reference: the shipped adapter (gemma3-270m-gmner, 90 steps on GMNER, full answers)",
-            answer_style="full", profile="cpu"),  # cpu-vllm with --backend vllm-offline
+    Variant("shipped", "reference: the cpu profile as shipped (gemma3-270m-groundex, round 2: FMNERG only)",
+            profile="cpu"),  # cpu-vllm with --backend vllm-offline
     Variant("spacy", "reference: spaCy en_core_web_sm (profile spacy-baseline)", profile="spacy-baseline"),
 ]
 
@@ -113,21 +113,24 @@ def evaluate_variant(variant: Variant, adapter: Path | None, data: Path, dev: in
     return json.loads(metrics.read_text())
 
 
-def evaluate_zero_shot(variant: Variant, adapter: Path, data: Path, posts: int, work: Path) -> dict:
+def evaluate_zero_shot(variant: Variant, adapter: Path | None, data: Path, posts: int, work: Path) -> dict:
     """The zero-shot check of round 3: Few-NERD sentences 23,723 on (never trained) with the 12 held-out types of
     finetune/recipes/fewnerd-zero-shot.toml, through the same profile as the dev scoring."""
     out = work / variant.name / f"eval-zero-shot{posts}"
     metrics = out / "metrics.json"
     if not metrics.is_file() or json.loads(metrics.read_text())["run"].get("limit") != posts:
-        config = work / variant.name / "profile.toml"
-        config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
-                                                  style=variant.answer_style, backend="transformers", engine=""))
+        if variant.profile:
+            profile = ["--profile", variant.profile]
+        else:
+            config = work / variant.name / "profile.toml"
+            config.write_text(PROFILE_TEMPLATE.format(name=f"variant-{variant.name}", adapter=adapter.resolve(),
+                                                      style=variant.answer_style, backend="transformers", engine=""))
+            profile = ["--config", str(config), "--profile", f"variant-{variant.name}"]
         print(f"[{variant.name}] zero-shot check on {posts} held-out Few-NERD sentences ...", flush=True)
         subprocess.run([sys.executable, "-m", "groundex.agent.cli", "eval", "--dataset", "conll", "--data",
                         str(data / "ner-mix" / "few-nerd-wiki" / "train.txt"), "--tag-scheme", "iob1", "--start",
                         "23723", "--limit", str(posts), "--types", str(ROOT / "finetune" / "recipes" / "fewnerd-zero-shot.toml"),
-                        "--config", str(config), "--profile", f"variant-{variant.name}", "--concurrency", "1",
-                        "--out", str(out)], check=True)
+                        *profile, "--concurrency", "1", "--out", str(out)], check=True)
     return json.loads(metrics.read_text())
 
 
@@ -200,8 +203,10 @@ def main() -> None:
     rows = []
     for variant in chosen:
         if variant.profile:
-            rows.append((variant, evaluate_variant(variant, None, args.data, args.dev, args.work, args.backend),
-                         last_losses(args.work / variant.name), None))
+            document = evaluate_variant(variant, None, args.data, args.dev, args.work, args.backend)
+            if args.zero_shot:
+                document["zero_shot"] = evaluate_zero_shot(variant, None, args.data, args.zero_shot, args.work)["mner"]
+            rows.append((variant, document, last_losses(args.work / variant.name), None))
             continue
         data_file = args.data_file or args.work / f"data-{variant.answer_style}.jsonl"
         if not data_file.is_file():

@@ -99,7 +99,11 @@ def metrics_document(evaluation: Evaluation, run: RunDescription, wall_time_s: f
     grounded = evaluation.grounded
     document: dict[str, Any] = {
         "run": {**run.__dict__, "posts": evaluation.posts, "posts_with_image": evaluation.grounded_posts,
-                "wall_time_s": round(wall_time_s, 2), "warnings": warnings},
+                "wall_time_s": round(wall_time_s, 2), "warnings": warnings,
+                # recall on dense text at a glance: how many entities a post gets against how many it has
+                "entities_per_post": {
+                    "predicted": round(evaluation.text.mner.overall.predicted / max(evaluation.posts, 1), 3),
+                    "gold": round(evaluation.text.mner.overall.gold / max(evaluation.posts, 1), 3)}},
         "protocol": evaluation.text.to_json()["protocol"] | {
             "scope": "MNER over all posts; GMNER and EEG over the posts that ran with their image"},
         "mner": _task(evaluation.text.mner),
@@ -201,6 +205,9 @@ def write_report(out_dir: Path, document: dict[str, Any], evaluation: Evaluation
         f"`{run['profile']}`, planner `{run['planner'].get('model')}`"
         + (f" + adapter `{run['planner'].get('adapter')}`" if run['planner'].get('adapter') else "")
         + f"; {run['wall_time_s']} s; {run['warnings']} warnings.",
+        "",
+        f"Entities per post: {run['entities_per_post']['predicted']:.2f} predicted, "
+        f"{run['entities_per_post']['gold']:.2f} in the gold (MNER, the run's types).",
         "",
         f"Protocol: {document['protocol']['description']}. {document['protocol']['scope']}.",
         "",
