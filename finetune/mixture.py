@@ -63,6 +63,9 @@ class MixtureDataset(BaseModel):
     tag_column: int | None = None
     tag_scheme: str = "auto"
     sentences: tuple[int, int] | None = Field(None, description="only posts first..last (1-based, inclusive)")
+    drop_mentions: list[str] = Field(default_factory=list, description="gold mentions with exactly this text are "
+                                     "left out of the targets (a corpus artifact, e.g. the Broad Twitter Corpus "
+                                     "tags a lone '@' before a handle as a person)")
     lowercase: float = Field(0.0, ge=0, le=1, description="chance that an example's text is lower-cased (as "
                                                           "MultiCoNER's is), so casing is no cue the model relies on")
     randomisation: dict[str, Any] = Field(default_factory=dict, description="RandomisationConfig overrides")
@@ -147,6 +150,9 @@ def build_mixture(config: MixtureConfig) -> tuple[list[SftExample], list[Mixture
                 raise GroundexError(f"mixture dataset {entry.name!r}: sentences {first}-{last} are outside its "
                                     f"{len(posts)} posts")
             posts = posts[first - 1:last]
+        if entry.drop_mentions:
+            dropped = set(entry.drop_mentions)
+            posts = [AnnotatedPost(a.post, tuple(g for g in a.gold if g.entity.text not in dropped)) for a in posts]
         corpora.append((entry, posts, sampler, len(schema)))
     examples: list[SftExample] = []
     written = {entry.name: 0 for entry in config.datasets}

@@ -78,7 +78,8 @@ def test_build_data_on_a_conll_corpus_and_on_a_two_corpus_mixture(football, tmp_
     mixture = tmp_path / "mix.toml"
     mixture.write_text(f'name = "two"\nepochs = 2\nseed = 3\n[[datasets]]\nname = "conll"\ndataset = "conll"\n'
                        f'data = "football"\nweight = 5\n[[datasets]]\nname = "json"\ndataset = "jsonl"\n'
-                       f'data = "jsonl"\ntypes = "city,country"\n[datasets.randomisation]\nrename_probability = 1.0\n')
+                       f'data = "jsonl"\ntypes = "city,country"\ndrop_mentions = ["Paris"]\n'
+                       f'[datasets.randomisation]\nrename_probability = 1.0\n')
     out = tmp_path / "mix.jsonl"
     result = groundex("finetune", "build-data", "--mixture", str(mixture), "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -87,6 +88,8 @@ def test_build_data_on_a_conll_corpus_and_on_a_two_corpus_mixture(football, tmp_
     assert len(examples) == 14 and len({e.id for e in examples}) == 14
     assert sum(e.id.startswith("conll:") for e in examples) == 10 and sum(e.id.startswith("json:") for e in examples) == 4
     assert "conll: 10 examples from 3 posts (3 types)" in result.stderr and "data sha256" in result.stderr
+    json_answers = [e.messages[2]["content"] for e in examples if e.id.startswith("json:")]
+    assert json_answers == ['{"entities": []}'] * 4  # the dropped mention is in no target
     again = tmp_path / "again.jsonl"
     assert groundex("finetune", "build-data", "--mixture", str(mixture), "--out", str(again)).returncode == 0
     assert again.read_bytes() == out.read_bytes()  # deterministic: the checkpoint's data hash holds
