@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "errors": ("GroundexError",),
+    "folders": ("RunFolderBusy", "RunFolderLock", "WriteFailure", "is_write_failure", "publish_folder", "recover_folder",
+                "staging_folder", "write_failure"),
     "schema": ("AnnotatedPost", "Box", "Entity", "EntityType", "GoldTriple", "ImageSize", "Mask", "Post", "Prediction",
                "SchemaError", "Triple", "TypeSchema"),
     "records": ("RecordError", "decode_prediction", "encode_prediction"),
@@ -60,6 +62,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
                                          locate_result_text, planner_tools, render_planner_answer, resolve_answer_style)
     from groundex.agent.encoding import IGNORE_INDEX, ChatEncoder, TrainingEncoding  # noqa: F401
     from groundex.agent.errors import GroundexError  # noqa: F401
+    from groundex.agent.folders import (RunFolderBusy, RunFolderLock, WriteFailure, is_write_failure,  # noqa: F401
+                                        publish_folder, recover_folder, staging_folder, write_failure)
     from groundex.agent.extractor import ExtractionResult, Extractor  # noqa: F401
     from groundex.agent.overlay import draw_overlay, save_overlay  # noqa: F401
     from groundex.agent.prompting import system_text, user_text  # noqa: F401

@@ -7,7 +7,8 @@ split so that a caller can show progress and stop cleanly:
     stats = await prepared.run(extractor, on_done=..., drain=...)   # the posts not yet in predictions.jsonl
     result = prepared.finish(stats, wall_s)     # scored over this spec's posts: metrics.json, report.md
 
-A run folder belongs to one (dataset, split, data file, types, profile, masks); ``start`` and ``limit`` are not part of
+A run folder belongs to one (dataset, split, data file, types, profile, the profile's settings, masks) and to one
+process at a time (an OS lock, ``agent.folders.RunFolderLock``); ``start`` and ``limit`` are not part of
 it, so a run of the first N posts can be extended to the whole split in the same folder (scores always cover the
 spec's own posts). Scores come from ``eval.metrics`` only.
 """
@@ -21,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from groundex.agent import (UNREADABLE_ANSWER, AnnotatedPost, Extractor, GroundexError, Prediction, Settings,
-                            TypeSchema)
+from groundex.agent import (UNREADABLE_ANSWER, AnnotatedPost, Extractor, GroundexError, Prediction, RunFolderLock,
+                            Settings, TypeSchema, is_write_failure, write_failure)
 from groundex.eval.datasets import dataset_spec, dataset_types, load_split, split_file
 from groundex.eval.metrics import Counts, ScoringProtocol, score
 from groundex.eval.predictions import read_predictions
@@ -54,6 +55,7 @@ class BenchmarkSpec:
     tag_column: int | None = None
     tag_scheme: str = "auto"
     start: int = 1  # the first post (1-based) of the split to run; with ``limit``, a slice of it
+    max_failures: int = 10  # posts whose extraction may fail (left unwritten, retried on resume) before the run stops
 
     @property
     def protocol(self) -> ScoringProtocol:
@@ -93,6 +95,14 @@ class LiveScore:
         return 100 * self.counts.f1
 
 
+def settings_digest(settings: Settings) -> str:
+    """12 hex digits of the active profile's settings (planner, tools, decoding): editing the profile, or another
+    --config, changes the system that predicts, so a run folder records it."""
+    import hashlib
+
+    return hashlib.sha256(settings.active.model_dump_json().encode()).hexdigest()[:12]
+
+
 def _claim_run_dir(out: Path, identity: dict[str, Any]) -> None:
     """A run folder belongs to one identity; resuming with other settings is refused."""
     recorded = out / RUN_FILE
@@ -100,12 +110,15 @@ def _claim_run_dir(out: Path, identity: dict[str, Any]) -> None:
         previous = json.loads(recorded.read_text())
         changed = [k for k in identity if previous.get(k) != identity[k]]
         if changed:
-            raise GroundexError(f"{out} holds a run with other settings ({', '.join(changed)}): resume it with the "
-                                "same options, or give another --out")
+            named = ", ".join("the profile's settings" if key == "settings" else key for key in changed)
+            raise GroundexError(f"{out} holds a run with other settings ({named}): resume it with the same options "
+                                "and configuration, or give another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         recorded.write_text(json.dumps(identity, indent=2))
     except OSError as error:
+        if is_write_failure(error):
+            raise write_failure(error, recorded) from error
         raise GroundexError(f"run folder {out} cannot be written ({error.strerror or error})") from error
 
 
@@ -122,6 +135,7 @@ class PreparedBenchmark:
     log: PredictionLog
     notes: list[str] = field(default_factory=list)
     unreadable: list[bool] = field(default_factory=list)  # per post planned now: was the planner's answer unreadable?
+    lock: RunFolderLock | None = None  # held from prepare to close: one writer per run folder
 
     @property
     def post_ids(self) -> set[str]:
@@ -142,12 +156,13 @@ class PreparedBenchmark:
                 on_done(annotated, prediction, notes)
 
         spec = self.spec
-        return await run_posts(self.posts, extractor, self.schema, self.log, spec.concurrency, spec.masks, done, drain)
+        return await run_posts(self.posts, extractor, self.schema, self.log, spec.concurrency, spec.masks, done, drain,
+                               spec.max_failures)
 
     def finish(self, stats: RunStats, wall_s: float) -> BenchmarkResult:
         """Score this spec's posts from predictions.jsonl and write metrics.json, report.md and the plots."""
         spec, post_ids = self.spec, self.post_ids
-        self.log.close()
+        self.log.close()  # the folder stays locked until close()
         predictions = [p for p in read_predictions(spec.out / "predictions.jsonl") if p.post_id in post_ids]
         gold, predictions = restrict_types(self.posts, predictions, set(self.schema.names))
         grounded_ids = {a.post.id for a in self.posts if a.post.image_path is not None}
@@ -166,6 +181,8 @@ class PreparedBenchmark:
 
     def close(self) -> None:
         self.log.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def prepare_benchmark(spec: BenchmarkSpec) -> PreparedBenchmark:
@@ -186,8 +203,15 @@ def prepare_benchmark(spec: BenchmarkSpec) -> PreparedBenchmark:
         raise GroundexError(f"none of the types {', '.join(schema.names)} occurs in the {spec.dataset} {spec.split} "
                             f"gold (its types: {', '.join(sorted(gold_types))})")
     types_name = types.name
-    _claim_run_dir(spec.out, {"dataset": spec.dataset, "split": spec.split, "data": str(text_file.resolve()),
-                              "types": types_name, "profile": spec.settings.profile, "masks": spec.masks})
+    lock = RunFolderLock(spec.out, f"groundex eval ({spec.dataset} {spec.split})").acquire()
+    try:
+        _claim_run_dir(spec.out, {"dataset": spec.dataset, "split": spec.split, "data": str(text_file.resolve()),
+                                  "types": types_name, "profile": spec.settings.profile, "masks": spec.masks,
+                                  "settings": settings_digest(spec.settings)})
+        log = PredictionLog(spec.out / "predictions.jsonl")
+    except BaseException:
+        lock.release()
+        raise
     notes = []
     if spec.image_dir is None:
         notes.append("no --image-dir: running text-only. MNER is scored; GMNER and EEG are not available (they need "
@@ -195,8 +219,7 @@ def prepare_benchmark(spec: BenchmarkSpec) -> PreparedBenchmark:
     elif missing := sum(a.post.image_path is None for a in posts):
         notes.append(f"{missing} of {len(posts)} posts have no image in {spec.image_dir}: they run text-only and "
                      "count for MNER only.")
-    log = PredictionLog(spec.out / "predictions.jsonl")
-    prepared = PreparedBenchmark(spec, posts, schema, types_name, log, notes)
+    prepared = PreparedBenchmark(spec, posts, schema, types_name, log, notes, lock=lock)
     if log.repaired_bytes:
         notes.append(f"cut a half-written last line ({log.repaired_bytes} bytes) from the previous run")
     if prepared.done:

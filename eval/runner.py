@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from groundex.agent import AnnotatedPost, ExtractionOptions, Post, Prediction, TypeSchema, encode_prediction
+from groundex.agent import (AnnotatedPost, ExtractionOptions, GroundexError, Post, Prediction, TypeSchema,
+                            encode_prediction)
 from groundex.eval.predictions import read_predictions
 from groundex.tools.images import ImageLoadError
 
@@ -65,32 +66,45 @@ class PredictionLog:
 
 @dataclass(frozen=True)
 class RunStats:
-    """What a run did: posts run now, posts found done, posts run text-only, warnings raised."""
+    """What a run did: posts run now, posts found done, posts run text-only, warnings raised, and the posts whose
+    extraction failed (not written: the same command retries them), as ``(post id, error in one line)``."""
 
     ran: int
     already_done: int
     text_only: int
     warnings: int
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+class TooManyFailures(GroundexError):
+    """More posts failed than the run allows: it stopped after the posts in flight."""
+
+    exit_code = 1  # the system failed, not the user's input
 
 
 async def run_posts(
     posts: Sequence[AnnotatedPost], extractor: AsyncExtractor, types: TypeSchema, log: PredictionLog,
     concurrency: int, masks: bool = False,
     on_done: Callable[[AnnotatedPost, Prediction, tuple[str, ...]], None] | None = None,
-    drain: asyncio.Event | None = None,
+    drain: asyncio.Event | None = None, max_failures: int = 10,
 ) -> RunStats:
     """Extract every post not yet in ``log``, at most ``concurrency`` at a time, writing each as it finishes.
 
     A post without an image runs text-only (no locate tools); ``on_done`` sees every finished post. Once ``drain``
     is set (a stop was asked for) no new post starts, the posts in flight finish and are written, and a post
     that fails meanwhile (its engine may have been stopped by the same signal) is left for the resume.
+
+    Failure policy: a post whose extraction raises (a planner error, an over-long prompt, out of memory) is counted
+    and left unwritten, so the same command retries it; the others go on. Past ``max_failures`` failed posts no new
+    post starts, the posts in flight finish and are written, and ``TooManyFailures`` is raised.
     """
     pending = [a for a in posts if a.post.id not in log.done]
     semaphore = asyncio.Semaphore(max(1, concurrency))
     ran = warnings = text_only = 0
+    failed: list[tuple[str, str]] = []
 
     def draining() -> bool:
-        return drain is not None and drain.is_set()
+        return (drain is not None and drain.is_set()) or len(failed) > max_failures
 
     async def extract(annotated: AnnotatedPost) -> tuple[ExtractionResult, tuple[str, ...], bool]:
         has_image = annotated.post.image_path is not None
@@ -109,10 +123,12 @@ async def run_posts(
                 return
             try:
                 result, notes, had_image = await extract(annotated)
-            except Exception:
-                if draining():
-                    return
-                raise
+            except Exception as error:  # noqa: BLE001 - one post's failure is that post's
+                if drain is not None and drain.is_set():
+                    return  # its engine may have been stopped by the same signal: the resume runs it
+                message = str(error).splitlines()[0] if str(error) else ""
+                failed.append((annotated.post.id, f"{type(error).__name__}: {message}"))
+                return
         log.append(replace(result.prediction, post_id=annotated.post.id))
         ran += 1
         warnings += len(notes)
@@ -121,4 +137,10 @@ async def run_posts(
             on_done(annotated, result.prediction, notes)
 
     await asyncio.gather(*(one(annotated) for annotated in pending))
-    return RunStats(ran, len(posts) - len(pending), text_only, warnings)
+    stats = RunStats(ran, len(posts) - len(pending), text_only, warnings, tuple(failed))
+    if len(failed) > max_failures:
+        post_id, error = failed[-1]
+        raise TooManyFailures(f"{len(failed)} posts failed (more than --max-failures {max_failures}; the last, post "
+                              f"{post_id}: {error}): stopped. {len(log.done)} posts are saved in {log.path}; the same "
+                              "command retries the rest")
+    return stats

