@@ -114,7 +114,7 @@ def staging_folder(target: Path) -> Path:
     staging = _sibling(target, STAGING_SUFFIX)
     if staging.exists():
         shutil.rmtree(staging)
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.mkdir(parents=True)
     return staging
 
 
