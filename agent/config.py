@@ -195,3 +195,22 @@ def load_settings(
             f"unknown profile {settings.profile!r}; profiles: {', '.join(sorted(settings.profiles))}"
         )
     return settings
+
+
+DEFAULT_CACHE_DIR = Path("~/.cache/groundex")
+ENV_VERBOSE = "GROUNDEX_VERBOSE"
+
+
+def library_log_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Where library warnings and progress go when the terminal is kept quiet (``agent/cli/quiet.py``):
+    ``<cache_dir>/logs/libraries.log``, with ``cache_dir`` from ``$GROUNDEX_CACHE_DIR`` or the default (read before
+    any command parses its own ``--config``, so a cache_dir set only in a config file is not used here)."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(ENV_CACHE_DIR) or DEFAULT_CACHE_DIR).expanduser() / "logs" / "libraries.log"
+
+
+def verbose_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """``$GROUNDEX_VERBOSE`` set to 1/true/yes: library output stays on the terminal (as ``--verbose``)."""
+    environ = os.environ if environ is None else environ
+    return environ.get(ENV_VERBOSE, "").strip().lower() in ("1", "true", "yes")
+

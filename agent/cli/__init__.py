@@ -8,6 +8,8 @@ import sys
 
 import typer
 
+from groundex.agent.cli.quiet import quiet_libraries
+from groundex.agent.config import library_log_file, verbose_requested
 from groundex.agent.cli import (
     chat_command, config_commands, data_commands, eval_commands, extract_command, finetune_commands, serve_command)
 
@@ -36,7 +38,15 @@ def main() -> None:
     A one-shot command ends without the interpreter's teardown: its exit handlers run (``atexit``: logging, a vLLM
     engine's shutdown), stdout and stderr are flushed, and the process exits with the command's code. Unloading
     torch, transformers and langgraph module by module took 1.5 s of an 8.4 s cold ``groundex extract`` (the
-    command itself had returned at 6.9 s); nothing of the command's work is left to that teardown."""
+    command itself had returned at 6.9 s); nothing of the command's work is left to that teardown.
+
+    Library output goes to ``<cache_dir>/logs/libraries.log`` (``agent/cli/quiet.py``) unless ``--verbose`` (any
+    position) or ``$GROUNDEX_VERBOSE=1``."""
+    verbose = "--verbose" in sys.argv[1:]
+    if verbose:
+        sys.argv.remove("--verbose")
+    if not (verbose or verbose_requested()):
+        quiet_libraries(library_log_file())
     one_shot = len(sys.argv) > 1 and sys.argv[1] in ONE_SHOT_COMMANDS
     try:
         app()

@@ -26,6 +26,10 @@ def test_extract_prints_a_prediction_line_and_writes_the_overlay(tiny_qwen2_vl, 
     assert line["id"] == "post" and isinstance(line["triples"], list)
     assert json.loads(out.read_text()) == line
     assert Image.open(overlay).size == (300, 200)
+    assert "Loading weights" not in result.stderr and "%|" not in result.stderr  # library bars go to the log
+    verbose = groundex("extract", "--image", str(blue_image), "--text", "Messi scores again", "--verbose",
+                       "--config", str(tiny_config(tmp_path, tiny_qwen2_vl)))
+    assert verbose.returncode == 0 and "Loading weights" in verbose.stderr  # --verbose: the libraries as they are
 
 
 @pytest.mark.parametrize("setup,args,message", [
