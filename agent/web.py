@@ -155,6 +155,25 @@ class WebChat:
         return str(path)
 
 
+@dataclass(frozen=True)
+class ExamplePost:
+    """A post the first screen offers: an example photo (``examples/images/``), its text and the types to ask for."""
+
+    image: Path
+    text: str
+    types: str
+
+
+def example_posts(folder: Path | None = None) -> list[ExamplePost]:
+    """The example posts whose photos are present (a checkout or an editable install has them; a wheel does not)."""
+    folder = folder or Path(__file__).resolve().parents[1] / "examples" / "images"
+    posts = [ExamplePost(folder / "astronaut.png", "Astronaut Eileen Collins waves before the NASA launch in Florida",
+                         "gmner"),
+             ExamplePost(folder / "coffee.png", "Morning flat white at Pikolo Espresso Bar in Vancouver",
+                         "drink, cafe, city")]
+    return [post for post in posts if post.image.is_file()]
+
+
 def build_app(chat: WebChat):
     """The Gradio Blocks (element ids are stable: the browser test and scripts use them)."""
     import gradio as gr
@@ -166,11 +185,17 @@ def build_app(chat: WebChat):
             with gr.Column(scale=2):
                 image = gr.Image(type="pil", label="post image", sources=["upload"], elem_id="image-input")
                 text = gr.Textbox(label="post text", lines=3, elem_id="post-text")
-                types = gr.Dropdown(choices=list(PRESET_NAMES), value="gmner", allow_custom_value=True,
+                posts = example_posts()
+                type_choices = list(dict.fromkeys([*PRESET_NAMES, *(e.types for e in posts)]))  # presets, and lists as typed
+                types = gr.Dropdown(choices=type_choices, value="gmner", allow_custom_value=True,
                                     label="entity types (a preset, or type names: athlete, team, stadium)",
                                     elem_id="types")
                 masks = gr.Checkbox(label="masks", value=False, elem_id="masks")
                 extract = gr.Button("Extract", variant="primary", elem_id="extract")
+                # on the first screen, under the button: one click shows a result
+                examples = gr.Examples(examples=[[str(e.image), e.text, e.types] for e in posts],
+                                       inputs=[image, text, types], label="examples: click one to run it",
+                                       elem_id="examples") if posts else None
             with gr.Column(scale=3):
                 overlay = gr.Image(type="pil", label="entities in the image", interactive=False, elem_id="overlay")
                 table = gr.Dataframe(headers=TABLE_HEADERS, label="triples", interactive=False, elem_id="triples")
@@ -187,6 +212,9 @@ def build_app(chat: WebChat):
                 download_button = gr.Button("Download JSON", elem_id="download")
                 download_file = gr.File(label="prediction JSON", interactive=False, elem_id="download-file")
         outputs = [thread, overlay, table, history, status, threads]
+        if examples is not None:  # a click fills the inputs, then extracts them as a new thread
+            examples.load_input_event.then(lambda picture, post, wanted: chat.extract(picture, post, wanted, False, None),
+                                           [image, text, types], outputs)
         extract.click(chat.extract, [image, text, types, masks, thread], outputs)
         send.click(chat.follow_up, [message, thread], [*outputs, message])
         message.submit(chat.follow_up, [message, thread], [*outputs, message])

@@ -104,3 +104,28 @@ def test_upload_extract_see_the_overlay_and_table_then_correct(server, repo_root
     finally:
         driver.quit()
     assert (shots / "web-extract.png").stat().st_size > 10_000
+
+
+def test_the_first_screen_offers_example_posts_that_run_with_one_click(server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = Path(os.environ.get("GROUNDEX_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    driver = browser()
+    try:
+        wait = WebDriverWait(driver, 120)
+        driver.get(server + f"?token={TOKEN}")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#examples button, #examples td, #examples img"))
+        examples = driver.find_element(By.ID, "examples")
+        assert "Eileen Collins" in examples.text and "Pikolo Espresso Bar" in examples.text
+        assert "drink, cafe, city" in examples.text  # the zero-shot example's type list
+        wait.until(lambda d: d.execute_script(  # both thumbnails loaded (served through the token check)
+            "const i = document.querySelectorAll('#examples img'); return i.length == 2 && [...i].every(x => x.naturalWidth > 0)"))
+        driver.save_screenshot(str(shots / "web-first-screen.png"))
+        clickable = examples.find_elements(By.CSS_SELECTOR, "button, tr.tr-body, td")
+        clickable[0].click()
+        wait.until(lambda d: "Eileen Collins" in d.find_element(By.ID, "triples").text)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#overlay img"))
+    finally:
+        driver.quit()

@@ -67,3 +67,36 @@ def test_an_exif_orientation_is_applied_once_where_images_load(tmp_path, suffix)
     plain = tmp_path / f"plain{suffix}"
     stored.save(plain)
     assert load_image(plain).size == (60, 20)  # no orientation tag: the stored frame
+
+
+def test_labels_avoid_the_banner_and_each_other_and_stay_inside_the_image():
+    from groundex.agent.overlay import Rect, place_label
+    from groundex.agent.schema import Box
+
+    size = (300, 200)
+    banner = Rect(0, 0, 300, 40)  # a wrapped "not in image" banner across the top
+    taken = [banner]
+    boxes = [Box(0, 0, 120, 100), Box(5, 2, 130, 90), Box(250, 10, 320, 60), Box(100, 150, 200, 199.5),
+             Box(0, 0, 300, 200), Box(280, 190, 300, 200)]
+    for box in boxes:
+        spot = place_label(90, 16, box, size, taken)
+        assert 0 <= spot.x1 < spot.x2 <= 300 and 0 <= spot.y1 < spot.y2 <= 200
+        assert not any(spot.overlaps(other) for other in taken)
+        taken.append(spot)
+    assert place_label(400, 16, Box(0, 0, 10, 10), size, []).x2 <= 300  # a label wider than the image is clipped
+
+
+def test_the_readme_example_keeps_its_banner_clear_of_the_first_label(repo_root):
+    import numpy as np
+
+    from groundex.agent.overlay import draw_overlay
+    from groundex.agent.schema import Box, Entity, Triple
+
+    image = Image.open(repo_root / "examples" / "images" / "astronaut.png")
+    triples = [Triple(Entity("Eileen Collins", 0, 14, "PER"), Box(84.0, 29.8, 363.0, 364.6)),
+               Triple(Entity("NASA", 61, 65, "ORG"))]
+    drawn = np.asarray(draw_overlay(image, triples))
+    banner_rows = np.where((drawn[:, 2] == 0).all(axis=1))[0]  # the banner is black at its left edge
+    label_colour = np.array([230, 25, 75])
+    label_rows = np.where((np.abs(drawn[:, 90].astype(int) - label_colour) < 3).all(axis=1))[0]
+    assert len(banner_rows) and len(label_rows) and label_rows.min() > banner_rows.max()
