@@ -81,14 +81,19 @@ class TrainConfig(_Section):
     images: ImageSettings = Field(default_factory=ImageSettings)
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file as a dict; a missing file or bad TOML is a ``GroundexError`` naming ``what`` and the file."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise GroundexError(f"{what} {path} does not exist") from error
+    except tomllib.TOMLDecodeError as error:
+        raise GroundexError(f"{what} {path} is not valid TOML: {error}") from error
+
+
 def load_train_config(path: Path) -> TrainConfig:
     """Read a training TOML file; relative paths in it are relative to the file's folder."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise GroundexError(f"training config {path} does not exist") from error
-    except tomllib.TOMLDecodeError as error:
-        raise GroundexError(f"training config {path} is not valid TOML: {error}") from error
+    document = read_toml(path, "training config")
     for key in ("data", "output_dir", "resume_from"):
         if key in document and not Path(document[key]).is_absolute():
             document[key] = str(path.parent / document[key])

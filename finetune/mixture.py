@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from groundex.agent import AnnotatedPost, GroundexError, resolve_answer_style
+from groundex.finetune.config import read_toml
 from groundex.finetune.data import DataRecipe, SftExample, build_example, load_recipe_posts, schema_sampler
 
 
@@ -95,12 +95,7 @@ class MixtureConfig(BaseModel):
 
 def load_mixture(path: Path) -> MixtureConfig:
     """Read a mixture file; relative ``data`` and ``types`` paths are relative to its folder."""
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise GroundexError(f"mixture file {path} does not exist") from error
-    except tomllib.TOMLDecodeError as error:
-        raise GroundexError(f"mixture file {path} is not valid TOML: {error}") from error
+    document = read_toml(path, "mixture file")
     for entry in document.get("datasets", []) if isinstance(document.get("datasets"), list) else []:
         if isinstance(entry, dict):
             if "data" in entry and not Path(entry["data"]).is_absolute():

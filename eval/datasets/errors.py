@@ -12,3 +12,13 @@ class DatasetFormatError(GroundexError):
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {message}")
         self.path, self.line = path, line
+
+
+def read_text_file(path: Path) -> str:
+    """A data file's text (UTF-8, a BOM dropped); a missing or undecodable file is a ``DatasetFormatError``."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as error:
+        raise DatasetFormatError(path, "file does not exist") from error
+    except UnicodeDecodeError as error:
+        raise DatasetFormatError(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from error

@@ -21,7 +21,7 @@ from typing import Iterator
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from groundex.agent import AnnotatedPost, Box, Entity, GoldTriple, Mask, Post, SchemaError
-from groundex.eval.datasets.errors import DatasetFormatError
+from groundex.eval.datasets.errors import DatasetFormatError, read_text_file
 
 
 class _MaskRecord(BaseModel):
@@ -78,12 +78,7 @@ def read_jsonl_gold(path: Path, image_dir: Path | None = None,
     ``<id>.jpg`` (or another common suffix). ``known_labels``: as for ``read_plain_conll``."""
     from groundex.eval.datasets.twitter import find_image
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as error:
-        raise DatasetFormatError(path, "file does not exist") from error
-    except UnicodeDecodeError as error:
-        raise DatasetFormatError(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from error
+    text = read_text_file(path)
     seen: dict[str, int] = {}
     posts = 0
     for number, line in enumerate(text.splitlines(), start=1):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from groundex.agent import AnnotatedPost, Entity, GoldTriple, Post
-from groundex.eval.datasets.errors import DatasetFormatError
+from groundex.eval.datasets.errors import DatasetFormatError, read_text_file
 from groundex.eval.datasets.tagging import TAG_SCHEMES, TagError, decode_tags, detect_scheme, split_tag
 
 ID_COMMENT = re.compile(r"^#\s+(?:sent_)?id\s*[=:]\s*(\S.*?)\s*$")
@@ -43,12 +43,7 @@ def read_sentences(path: Path, tag_column: int | None = None) -> list[ConllSente
     always column 1). Raises ``DatasetFormatError`` naming the file and line."""
     if tag_column is not None and tag_column < 2:
         raise DatasetFormatError(path, f"--tag-column {tag_column}: the token is column 1, tags start at column 2")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as error:
-        raise DatasetFormatError(path, "file does not exist") from error
-    except UnicodeDecodeError as error:
-        raise DatasetFormatError(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from error
+    text = read_text_file(path)
     sentences: list[ConllSentence] = []
     ids: dict[str, int] = {}
     tokens: list[str] = []
