@@ -198,7 +198,10 @@ class ChatEncoder:
             spans.append((len(before), end))
         inputs = self._tokenize(full, image_inputs, return_offsets_mapping=True)
         offsets = inputs.pop("offset_mapping")[0].tolist()
-        in_assistant = torch.tensor([any(start <= s < end for start, end in spans) for s, _ in offsets], dtype=torch.bool)
+        # a token that straddles the end of an entities-only span ("}<" of "}<|im_end|>" in Gemma's vocabulary) would
+        # teach what follows the list: only tokens wholly inside such a span carry loss
+        in_assistant = torch.tensor([any(start <= s < end and (not entities_only or e <= end) for start, end in spans)
+                                     for s, e in offsets], dtype=torch.bool)
         labels = torch.where(in_assistant, inputs["input_ids"][0], torch.full_like(inputs["input_ids"][0], IGNORE_INDEX))
         decision_chars = sorted(start + o for start, end in spans for o in decision_offsets(full[start:end]))
         decisions = in_assistant & torch.tensor([_covers(decision_chars, s, e) for s, e in offsets], dtype=torch.bool)
