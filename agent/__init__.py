@@ -28,7 +28,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "prompting": ("system_text", "user_text"),
     "encoding": ("IGNORE_INDEX", "ChatEncoder", "TrainingEncoding"),
     "backends.coordinates": ("QWEN_MAX_PIXELS", "QWEN_MIN_PIXELS", "auto_model_class", "family_from_model_type"),
-    "backends.packaged_models": ("converted_dir", "is_packaged", "resolve_model"),
+    "backends.packaged_models": ("converted_dir", "is_packaged", "resolve_adapter", "resolve_model"),
     "backends.merged_models": ("merged_model",),
     "backends.precision": ("bf16_supported",),
     "overlay": ("draw_overlay", "save_overlay"),
@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from groundex.agent.backends.coordinates import (QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, auto_model_class,  # noqa: F401
                                                      family_from_model_type)
     from groundex.agent.backends.merged_models import merged_model  # noqa: F401
-    from groundex.agent.backends.packaged_models import converted_dir, is_packaged, resolve_model  # noqa: F401
+    from groundex.agent.backends.packaged_models import converted_dir, is_packaged, resolve_adapter, resolve_model  # noqa: F401
     from groundex.agent.backends.precision import bf16_supported  # noqa: F401
     from groundex.agent.config import ConfigError, PlannerSettings, Settings, load_settings  # noqa: F401
     from groundex.agent.contract import (UNREADABLE_ANSWER, AnswerStyle, PlannedEntity, decision_offsets,  # noqa: F401

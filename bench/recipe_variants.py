@@ -49,6 +49,8 @@ VARIANTS = [
     Variant("full", "full answers (offsets, descriptions, calls repeating text/type/description)", answer_style="full"),
     Variant("all-layers", "LoRA on all 18 layers", lora={"top_layers": 0}),
     Variant("lr-4e-4", "learning rate 4e-4", training={"learning_rate": 4e-4}),
+    Variant("lean-from-round2", "the recipe, starting from the round-2 adapter (gemma3-270m-groundex) instead of a fresh LoRA",
+            lora={"init_from": "builtin:gemma3-270m-groundex"}),
     Variant("all-layers-r64", "LoRA rank 64 (alpha 128) on all 18 layers", lora={"top_layers": 0, "rank": 64, "alpha": 128}),
     Variant("all-layers-r64-lr1e-4", "LoRA rank 64 (alpha 128) on all 18 layers, learning rate 1e-4",
             lora={"top_layers": 0, "rank": 64, "alpha": 128}, training={"learning_rate": 1e-4}),

@@ -40,6 +40,9 @@ class LoraSettings(_Section):
         description="language-model linear layers (vLLM applies LoRA to these, not to the vision tower)")
     top_layers: int = Field(0, ge=0, description="LoRA on the top N decoder layers only (0: all). The frozen layers "
                                                  "below then run without autograd: no backward pass through them")
+    init_from: str | None = Field(None, description="start from this adapter's weights instead of a fresh LoRA (a "
+                                  "folder, or builtin:<name> of finetune/adapters/); its rank, layers and targets must "
+                                  "be these")
 
 
 class TrainingSettings(_Section):

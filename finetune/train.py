@@ -31,7 +31,7 @@ from PIL import Image
 
 from groundex.agent import (ChatEncoder, GroundexError, IGNORE_INDEX, RunFolderLock, TrainingEncoding, auto_model_class,
                             bf16_supported, family_from_model_type, is_write_failure, publish_folder, recover_folder,
-                            staging_folder, write_failure)
+                            resolve_adapter, staging_folder, write_failure)
 from groundex.finetune.config import TrainConfig
 from groundex.finetune.data import SftExample, read_examples
 from groundex.tools.images import load_image
@@ -156,8 +156,32 @@ def load_trainable_model(config: TrainConfig, bf16: bool) -> tuple[Any, ChatEnco
     lora = LoraConfig(r=config.lora.rank, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=config.lora.target_modules, task_type="CAUSAL_LM", layers_to_transform=layers)
     model = get_peft_model(model, lora)
+    if config.lora.init_from:
+        _init_adapter(model, config.lora.init_from)
     encoder = ChatEncoder.load(model_path, family, config.images.min_pixels, config.images.max_pixels)
     return model, encoder
+
+
+def _init_adapter(model: Any, adapter: str) -> None:
+    """Load a trained adapter's weights into the fresh LoRA (continued training); a shape or name mismatch is one
+    error naming the adapter."""
+    folder = Path(resolve_adapter(adapter))
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise GroundexError(f"lora.init_from = {adapter!r}: no adapter_model.safetensors in {folder}")
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = load_file(folder / "adapter_model.safetensors")
+    try:
+        result = set_peft_model_state_dict(model, weights)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise GroundexError(f"lora.init_from = {adapter!r} does not fit this LoRA (rank, layers and target modules "
+                            f"must match): {str(error).splitlines()[0]}") from error
+    lora_missing = [key for key in result.missing_keys if "lora_" in key]
+    if result.unexpected_keys or lora_missing:
+        raise GroundexError(f"lora.init_from = {adapter!r} does not fit this LoRA (rank, layers and target modules "
+                            f"must match): {len(result.unexpected_keys)} of its weights have no place here, "
+                            f"{len(lora_missing)} LoRA weights here have none there")
 
 
 def _epoch_order(count: int, seed: int, epoch: int) -> list[int]:

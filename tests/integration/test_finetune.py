@@ -321,3 +321,24 @@ def test_a_terminated_training_saves_a_checkpoint_after_its_step_and_the_same_co
     steps = [int(row.split(",")[0]) for row in loss_csv.read_text().splitlines()[1:]]
     assert steps == list(range(1, 61))  # every step once: none lost, none run twice
     assert (run / ADAPTER / "adapter_config.json").is_file()
+
+
+def test_training_can_start_from_a_trained_adapter_and_refuses_one_that_does_not_fit(tiny_qwen2_vl, tmp_path):
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    from groundex.agent import GroundexError
+    from groundex.finetune.train import load_trainable_model
+    from tests.support.tiny_models import build_lora_adapter
+
+    adapter = build_lora_adapter(tiny_qwen2_vl, tmp_path / "trained", rank=8, multimodal=True)
+    config = tiny_train_config(tiny_qwen2_vl, tmp_path / "sft.jsonl", tmp_path / "run")
+    lora = {"rank": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"], "init_from": str(adapter)}
+    fitting = config.model_copy(update={"lora": config.lora.model_copy(update=lora)})
+    model, _ = load_trainable_model(fitting, bf16=False)
+    saved = load_file(adapter / "adapter_model.safetensors")
+    started = get_peft_model_state_dict(model)
+    assert saved.keys() == started.keys() and all(torch.equal(saved[k], started[k]) for k in saved)
+    wider = config.model_copy(update={"lora": config.lora.model_copy(update={**lora, "rank": 4})})
+    with pytest.raises(GroundexError, match="does not fit this LoRA"):
+        load_trainable_model(wider, bf16=False)
