@@ -116,11 +116,30 @@ class _TrimmedHead:
     id_set: frozenset[int]
 
 
+FAST_DECODER_TRANSFORMERS = "5.15"  # the first release whose caches all roll back (crop, activate_past_recording)
+
+
+def check_cache_api() -> None:
+    """The fast decoder rolls a cache back after a rejected draft: every layer type must ``crop`` by a negative
+    count and sliding-window layers must record what they drop (``activate_past_recording``), as transformers
+    >= 5.15 do. Older releases are refused here, with one line, instead of failing inside the first post."""
+    import transformers
+    from transformers import DynamicCache
+
+    if not hasattr(DynamicCache, "activate_past_recording") or not hasattr(DynamicCache, "crop"):
+        from groundex.tools.base import ToolSetupError
+
+        raise ToolSetupError(
+            f"the fast decoder needs transformers >= {FAST_DECODER_TRANSFORMERS} (installed: {transformers.__version__}): "
+            f"pip install 'transformers>={FAST_DECODER_TRANSFORMERS}', or set planner.fast_decoding = false")
+
+
 class GreedyTextDecoder:
     """Greedy decoding of a causal LM (``model.model`` the decoder body, ``model.lm_head`` the output layer)."""
 
     def __init__(self, model: Any, tokenizer: Any, stop_text: str, vocabulary: AnswerVocabulary | None,
                  options: DecodingOptions):
+        check_cache_api()
         self.model, self.tokenizer, self.stop_text, self.options = model, tokenizer, stop_text, options
         self.vocabulary = vocabulary if options.trim_vocabulary else None
         self.stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}

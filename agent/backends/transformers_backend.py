@@ -31,7 +31,7 @@ from groundex.agent.backends.coordinates import (
     QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, Family, auto_model_class, box_to_original_pixels, family_from_model_type)
 from groundex.agent.backends.parsing import parse_box_answer
 from groundex.agent.backends.precision import bf16_supported
-from groundex.agent.backends.text_decoding import AnswerVocabulary, DecodingOptions, GreedyTextDecoder
+from groundex.agent.backends.text_decoding import AnswerVocabulary, DecodingOptions, GreedyTextDecoder, check_cache_api
 from groundex.agent.config import WeightType
 from groundex.agent.contract import ANSWER_STYLES, PlannedEntity, planner_tools, render_planner_answer, split_tool_calls
 from groundex.agent.encoding import END_OF_TURN, ChatEncoder, to_template_messages
@@ -91,6 +91,8 @@ def load_planner_model(model_id: str, adapter: str | None, min_pixels: int = QWE
             "directory, or download the hub id on a machine with network access") from error
     family = family or family_from_model_type(config.model_type)
     fast_text = decoding is not None and family == "text"
+    if fast_text:
+        check_cache_api()  # before any weight loads: one line naming the transformers version
     weights = model_id
     torch_dtype = weight_dtype(dtype, fast_text)
     if fast_text and adapter and merge_adapter and cache_dir is not None:

@@ -36,3 +36,18 @@ def test_auto_weights_are_bf16_only_for_the_fast_text_decoder_on_a_cpu_with_nati
     assert weight_dtype("auto", fast_text=False) == (torch.bfloat16 if torch.cuda.is_available() else torch.float32)
     assert weight_dtype("float32", fast_text=True) == torch.float32
     assert weight_dtype("bfloat16", fast_text=False) == torch.bfloat16
+
+
+def test_a_transformers_without_the_cache_rollback_is_refused_in_one_line(monkeypatch):
+    import pytest
+    import transformers
+    from transformers.cache_utils import Cache
+
+    from groundex.agent.backends.text_decoding import check_cache_api
+    from groundex.tools.base import ToolSetupError
+
+    check_cache_api()  # the installed one has it
+    monkeypatch.delattr(Cache, "activate_past_recording")  # as in transformers < 5.15
+    monkeypatch.setattr(transformers, "__version__", "4.57.0")
+    with pytest.raises(ToolSetupError, match=r"needs transformers >= 5.15 \(installed: 4.57.0\).*fast_decoding = false"):
+        check_cache_api()
