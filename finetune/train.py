@@ -95,8 +95,20 @@ class BatchLoss:
     decision_tokens: int = 0
 
 
-def assistant_loss(model: Any, batch: dict[str, torch.Tensor], decision_weight: float = 1.0) -> BatchLoss:
-    """Next-token cross-entropy over assistant tokens, computing logits only where they are needed."""
+def loss_weight(batch: dict[str, torch.Tensor], decision_weight: float = 1.0) -> float:
+    """The summed token weights of ``batch``'s answers (1 a token, ``decision_weight`` a decision token): what
+    ``assistant_loss`` divides by, known before the forward pass so that a whole optimizer step can share it."""
+    counted = batch["labels"][:, 1:] != IGNORE_INDEX
+    decisions = batch["decisions"][:, 1:] & counted
+    return float(counted.sum()) + (decision_weight - 1.0) * float(decisions.sum())
+
+
+def assistant_loss(model: Any, batch: dict[str, torch.Tensor], decision_weight: float = 1.0,
+                   normaliser: float | None = None) -> BatchLoss:
+    """Next-token cross-entropy over assistant tokens, computing logits only where they are needed.
+
+    ``objective`` is the weighted loss summed over the batch's tokens divided by ``normaliser`` (default: the
+    batch's own weight, ``loss_weight``, i.e. a weighted mean); the reported ``mean``/``decision`` are plain means."""
     labels = batch["labels"]
     targets = labels[:, 1:]
     positions = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(-1)
@@ -110,7 +122,7 @@ def assistant_loss(model: Any, batch: dict[str, torch.Tensor], decision_weight: 
     counted = kept_targets != IGNORE_INDEX
     decisions = batch["decisions"][:, 1:][:, positions].reshape(-1).to(losses.device) & counted
     weights = counted.float() + (decision_weight - 1.0) * decisions.float()
-    objective = (losses * weights).sum() / weights.sum()
+    objective = (losses * weights).sum() / (normaliser if normaliser is not None else weights.sum())
     detached = losses.detach()
     decision = float(detached[decisions].mean()) if decisions.any() else float("nan")
     return BatchLoss(objective, float(detached[counted].mean()), decision, int(counted.sum()), int(decisions.sum()))
@@ -511,10 +523,36 @@ class _TrainingRun:
                                     if e.length <= self.settings.max_length]
         return {k: v.to(self.accelerator.device) for k, v in collate(kept, self.pad_id).items()}, weight
 
-    def learn(self, batch: dict[str, torch.Tensor], weight: float) -> None:
+    def step_batches(self) -> Iterator[list[tuple[int, int, dict[str, torch.Tensor], float]]]:
+        """The prepared micro-batches ``(epoch, micro-step, batch, weight)`` of each optimizer step that is left:
+        ``gradient_accumulation`` of them (fewer at the end of the schedule), encoded before any forward pass so
+        that the step's token count is known (``loss_normalisation = "tokens"``)."""
+        group: list[tuple[int, int, dict[str, torch.Tensor], float]] = []
+        for epoch, micro, order in self.micro_steps():
+            prepared = self.batch(micro, order)
+            if prepared is None:
+                continue
+            group.append((epoch, micro, *prepared))
+            if len(group) == self.settings.gradient_accumulation:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def step_normaliser(self, group: list[tuple[int, int, dict[str, torch.Tensor], float]]) -> float | None:
+        """What each micro-batch's summed loss is divided by so that the step's gradient is the mean over all
+        its weighted tokens on all processes: that total, over the factors by which ``accelerator.backward``
+        (1 / accumulation) and data-parallel averaging (1 / processes) scale it. ``None``: per-example means."""
+        if self.settings.loss_normalisation == "examples":
+            return None
+        local = sum(loss_weight(batch, self.settings.decision_weight) * weight for _, _, batch, weight in group)
+        (total,) = self.processes.sums(local)
+        return max(total, 1.0) / (self.settings.gradient_accumulation * self.processes.count)
+
+    def learn(self, batch: dict[str, torch.Tensor], weight: float, normaliser: float | None = None) -> None:
         """Forward, backward and (at the end of an accumulation) the optimizer update."""
         with self.accelerator.accumulate(self.model):
-            loss = assistant_loss(self.model, batch, self.settings.decision_weight)
+            loss = assistant_loss(self.model, batch, self.settings.decision_weight, normaliser)
             self.accelerator.backward(loss.objective * weight)
             self.optimizer.step()
             self.optimizer.zero_grad()
@@ -609,13 +647,13 @@ def _train(config: TrainConfig, on_step: Callable[[int, int, float], None] | Non
     run.model.train()
     if run.processes.any(stop_requested()):  # asked while the model was loading: nothing new to save
         return run.result(stopped=True)
-    for epoch, micro, order in run.micro_steps():
-        prepared = run.batch(micro, order)
-        if prepared is None:
-            continue
-        run.learn(*prepared)
+    for group in run.step_batches():
+        normaliser = run.step_normaliser(group)
+        for _, _, batch, weight in group:
+            run.learn(batch, weight, normaliser)
         if not run.accelerator.sync_gradients:
             continue
+        epoch, micro = group[-1][0], group[-1][1]
         run.end_step(epoch, on_step)
         stopping = run.processes.any(run.step < run.total_steps and stop_requested())
         if run.checkpoint_due() or stopping:

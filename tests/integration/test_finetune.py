@@ -342,3 +342,40 @@ def test_training_can_start_from_a_trained_adapter_and_refuses_one_that_does_not
     wider = config.model_copy(update={"lora": config.lora.model_copy(update={**lora, "rank": 4})})
     with pytest.raises(GroundexError, match="does not fit this LoRA"):
         load_trainable_model(wider, bf16=False)
+
+
+def test_token_normalisation_gives_a_step_the_mean_gradient_over_all_its_answer_tokens(tiny_qwen2_vl, mini_with_images,
+                                                                                         tmp_path):
+    """With ``loss_normalisation = "tokens"`` the gradient of an optimizer step of two accumulated examples of
+    different lengths is that of one batch holding both, averaged over their weighted tokens (HF Trainer's
+    num_items_in_batch); "examples" weighs the short answer as much as the long one, so it differs."""
+    from groundex.finetune.train import _TrainingRun, assistant_loss, collate
+
+    data = examples_to(tmp_path / "sft.jsonl", mini_with_images, multimodal=False)
+    gradients = {}
+    for mode in ("tokens", "examples"):
+        config = tiny_train_config(tiny_qwen2_vl, data, tmp_path / mode, batch_size=1, gradient_accumulation=2,
+                                   decision_weight=2.0, loss_normalisation=mode,
+                                   precision="fp32")
+        run = _TrainingRun(config)
+        run.restore()
+        run.optimizer.step = run.optimizer.zero_grad = lambda *a, **k: None  # keep the accumulated gradient
+        group = next(run.step_batches())
+        assert len(group) == 2
+        lengths = {int((batch["labels"] != IGNORE_INDEX).sum()) for _, _, batch, _ in group}
+        assert len(lengths) == 2  # two answers of different lengths
+        normaliser = run.step_normaliser(group)
+        for _, _, batch, weight in group:
+            run.learn(batch, weight, normaliser)
+        assert run.accelerator.sync_gradients
+        model = run.accelerator.unwrap_model(run.model)
+        gradients[mode] = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        if mode == "tokens":  # the reference: both examples in one batch, one weighted mean
+            model.zero_grad()
+            by_id = {example.id: example for example in run.examples}
+            both = collate([encode_example(run.encoder, by_id[i]) for i in run.totals.example_ids], run.pad_id)
+            assistant_loss(model, both, 2.0).objective.backward()
+            for name, parameter in model.named_parameters():
+                if parameter.requires_grad:
+                    torch.testing.assert_close(gradients["tokens"][name], parameter.grad, rtol=1e-3, atol=1e-6)
+    assert any(not torch.allclose(gradients["tokens"][n], gradients["examples"][n]) for n in gradients["tokens"])
